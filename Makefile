@@ -1,0 +1,99 @@
+# Every entry point of the project. `make help` lists them.
+SHELL := /usr/bin/env bash
+.DEFAULT_GOAL := help
+
+BIN        := $(CURDIR)/bin
+TESTBED    := $(CURDIR)/.testbed
+GO         ?= go
+KWOK_VERSION := v0.8.0
+
+# Versions stamped into every binary through ldflags. The control-plane tools report the
+# pinned Kubernetes release (kubectl cannot parse the unstamped "v0.0.0-master+$Format:%H$").
+K8S_VERSION    := $(shell $(GO) list -m -f '{{.Version}}' k8s.io/kubernetes 2>/dev/null)
+K8S_MINOR      := $(word 2,$(subst ., ,$(K8S_VERSION)))
+VERSION        ?= $(shell git describe --tags --always --dirty 2>/dev/null || echo v0.0.0-dev)
+GIT_COMMIT     := $(shell git rev-parse --verify -q HEAD 2>/dev/null || echo unknown)
+BUILD_DATE     := $(shell date -u +%Y-%m-%dT%H:%M:%SZ)
+CB             := k8s.io/component-base/version
+CG             := k8s.io/client-go/pkg/version
+define version_flags
+-X $(CB).gitVersion=$(1) -X $(CB).gitMajor=1 -X $(CB).gitMinor=$(2) -X $(CB).gitCommit=$(GIT_COMMIT) \
+-X $(CB).gitTreeState=clean -X $(CB).buildDate=$(BUILD_DATE) \
+-X $(CG).gitVersion=$(1) -X $(CG).gitMajor=1 -X $(CG).gitMinor=$(2) -X $(CG).gitCommit=$(GIT_COMMIT) \
+-X $(CG).gitTreeState=clean -X $(CG).buildDate=$(BUILD_DATE)
+endef
+TOOL_LDFLAGS := -s -w $(call version_flags,$(K8S_VERSION),$(K8S_MINOR))
+LDFLAGS      := -s -w $(call version_flags,$(K8S_VERSION),$(K8S_MINOR)) \
+                -X github.com/tensile-kube/tensile/pkg/version.Version=$(VERSION) \
+                -X github.com/tensile-kube/tensile/pkg/version.Commit=$(GIT_COMMIT)
+
+CMDS  := $(notdir $(wildcard cmd/*))
+TOOLS := $(BIN)/kube-apiserver $(BIN)/kube-controller-manager $(BIN)/kube-scheduler $(BIN)/kubectl $(BIN)/etcd $(BIN)/kwokctl $(BIN)/kwok
+
+.PHONY: help
+help: ## List the targets.
+	@awk 'BEGIN{FS=":.*## "} /^[a-z-]+:.*## /{printf "  %-14s %s\n",$$1,$$2}' $(MAKEFILE_LIST)
+
+.PHONY: build
+build: ## Build every cmd into bin/.
+	$(GO) build -ldflags '$(LDFLAGS)' -o $(BIN)/ $(addprefix ./cmd/,$(CMDS))
+
+.PHONY: tools
+tools: $(TOOLS) ## Build the test bed's control plane (from the pinned modules) and KWOK into bin/.
+
+$(BIN)/kube-apiserver $(BIN)/kube-controller-manager $(BIN)/kube-scheduler $(BIN)/kubectl &: go.mod
+	$(GO) build -ldflags '$(TOOL_LDFLAGS)' -o $(BIN)/ k8s.io/kubernetes/cmd/kube-apiserver \
+		k8s.io/kubernetes/cmd/kube-controller-manager k8s.io/kubernetes/cmd/kube-scheduler k8s.io/kubernetes/cmd/kubectl
+
+# etcd's own go.mod has replace directives, so `go install` refuses it; build it from our graph.
+$(BIN)/etcd: go.mod
+	$(GO) build -o $@ go.etcd.io/etcd/server/v3
+
+# KWOK is its own module with its own dependency graph: installed, not imported.
+$(BIN)/kwokctl $(BIN)/kwok &:
+	GOBIN=$(BIN) $(GO) install sigs.k8s.io/kwok/cmd/kwokctl@$(KWOK_VERSION) sigs.k8s.io/kwok/cmd/kwok@$(KWOK_VERSION)
+
+# ---- test bed -------------------------------------------------------------------------
+
+.PHONY: testbed-up
+testbed-up: tools ## Start the upper, lower-a and lower-b clusters on 127.0.0.1 (idempotent).
+	hack/testbed.sh up
+
+.PHONY: testbed-down
+testbed-down: ## Stop every test-bed process (and everything `make demo` started); remove .testbed/.
+	hack/testbed.sh down
+
+# ---- tests ----------------------------------------------------------------------------
+
+E2E_TIMEOUT ?= 40m
+GOTEST      ?= $(GO) test
+
+.PHONY: test
+test: lint test-unit test-e2e ## Unit and e2e tests; the e2e part starts and stops its own test bed.
+
+.PHONY: test-unit
+test-unit: ## Unit tests (no clusters).
+	$(GOTEST) -count=1 $$($(GO) list ./... | grep -v /test/e2e)
+
+# One test bed is shared by every e2e test of the run; hack/e2e.sh tears it down
+# afterwards even when a test fails (KEEP_TESTBED=1 keeps it for debugging).
+.PHONY: test-e2e
+test-e2e: tools build ## E2E tests against a fresh local test bed.
+	E2E_TIMEOUT=$(E2E_TIMEOUT) hack/e2e.sh
+
+.PHONY: lint
+lint: ## gofmt -l must print nothing; go vet.
+	@out=$$(gofmt -l $$(git ls-files '*.go' 2>/dev/null || find . -name '*.go' -not -path './.testbed/*')); \
+	  if [ -n "$$out" ]; then echo "gofmt needed:"; echo "$$out"; exit 1; fi
+	$(GO) vet ./...
+
+.PHONY: bench
+bench: tools build ## Go benchmarks and the end-to-end sync benchmark; figures go to docs/benchmarks.md.
+	$(GO) test -run '^$$' -bench . -benchmem ./pkg/...
+	hack/bench.sh
+
+# ---- demo -----------------------------------------------------------------------------
+
+.PHONY: demo
+demo: tools build ## Test bed up, components joined, the walkthrough workload Running. Leaves it running.
+	hack/demo.sh

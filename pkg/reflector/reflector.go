@@ -1,0 +1,288 @@
+// Package reflector keeps lower-cluster copies of the upper objects that the virtual
+// node's pods depend on. One generic mechanism owns the work queue, the reference counts,
+// the ownership checks and the deletes; each reflected kind only says how to read,
+// translate, compare and write its objects (see kinds.go).
+package reflector
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"sync"
+	"time"
+
+	corev1 "k8s.io/api/core/v1"
+	apierrors "k8s.io/apimachinery/pkg/api/errors"
+	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
+	"k8s.io/apimachinery/pkg/runtime"
+	"k8s.io/apimachinery/pkg/types"
+	utilruntime "k8s.io/apimachinery/pkg/util/runtime"
+	"k8s.io/apimachinery/pkg/util/sets"
+	"k8s.io/apimachinery/pkg/util/wait"
+	"k8s.io/client-go/tools/cache"
+	"k8s.io/client-go/tools/record"
+	"k8s.io/client-go/util/workqueue"
+	"k8s.io/klog/v2"
+
+	"github.com/tensile-kube/tensile/pkg/translate"
+)
+
+// Object is what every reflected kind is: a Kubernetes object with metadata.
+type Object interface {
+	metav1.Object
+	runtime.Object
+}
+
+// Kind describes how one resource kind is reflected.
+type Kind[T Object] struct {
+	// Name is the kind's name in logs, events and metrics ("configmap").
+	Name string
+	// UpperGet reads the upper object (from an informer cache).
+	UpperGet func(namespace, name string) (T, error)
+	// LowerGet reads our lower copy (from an informer cache of owned objects).
+	LowerGet func(namespace, name string) (T, error)
+	// LowerGetLive reads the lower object from the API server, owned or not, to tell a
+	// foreign object from a cache that is behind.
+	LowerGetLive func(ctx context.Context, namespace, name string) (T, error)
+	// Translate returns the desired lower copy; skip=true means the object must not be
+	// reflected (e.g. an upper credential), with the reason.
+	Translate func(upper T, owner translate.Owner) (desired T, skip string)
+	// Equal reports whether the lower copy already matches the desired one.
+	Equal func(current, desired T) bool
+	// Update turns current into desired in place (keeping what the lower cluster owns,
+	// such as resourceVersion or a PVC's binding) before it is written.
+	Update func(current, desired T)
+	Create func(ctx context.Context, obj T) error
+	Write  func(ctx context.Context, obj T) error
+	Delete func(ctx context.Context, namespace, name string, opts metav1.DeleteOptions) error
+}
+
+// Config configures a Reflector.
+type Config struct {
+	// Owner marks what the reflector creates and limits what it may touch.
+	Owner translate.Owner
+	// Recorder records events on upper objects (a foreign object in the way, ...).
+	Recorder record.EventRecorder
+	// Workers is the number of concurrent handlers; default 4.
+	Workers int
+}
+
+// Reflector reflects one kind. Pods declare what they use with Track/Release; only
+// used objects are copied down, and copies nobody uses any more are removed.
+type Reflector[T Object] struct {
+	kind  Kind[T]
+	cfg   Config
+	queue workqueue.TypedRateLimitingInterface[string]
+
+	mu    sync.Mutex
+	users map[string]sets.Set[string] // object key -> keys of pods using it
+	uses  map[string]sets.Set[string] // pod key -> object keys it uses
+}
+
+// ErrForeign is returned when a lower object of the same name exists and is not ours.
+var ErrForeign = errors.New("a lower-cluster object of the same name exists and was not created by this virtual node")
+
+// New returns a reflector for one kind.
+func New[T Object](kind Kind[T], cfg Config) (*Reflector[T], error) {
+	if kind.Name == "" || kind.UpperGet == nil || kind.LowerGet == nil || kind.LowerGetLive == nil ||
+		kind.Translate == nil || kind.Equal == nil || kind.Update == nil || kind.Create == nil ||
+		kind.Write == nil || kind.Delete == nil {
+		return nil, fmt.Errorf("reflector: kind %q is missing a function", kind.Name)
+	}
+	if cfg.Owner.VirtualNode == "" || cfg.Owner.UpperCluster == "" {
+		return nil, errors.New("reflector: owner is required")
+	}
+	if cfg.Workers <= 0 {
+		cfg.Workers = 4
+	}
+	return &Reflector[T]{
+		kind: kind,
+		cfg:  cfg,
+		queue: workqueue.NewTypedRateLimitingQueueWithConfig(workqueue.DefaultTypedControllerRateLimiter[string](),
+			workqueue.TypedRateLimitingQueueConfig[string]{Name: "reflector_" + kind.Name}),
+		users: map[string]sets.Set[string]{},
+		uses:  map[string]sets.Set[string]{},
+	}, nil
+}
+
+// Track records that pod uses the named objects of this kind (replacing what it used
+// before) and queues those it no longer uses, so unused copies are removed.
+func (r *Reflector[T]) Track(pod types.NamespacedName, names sets.Set[string]) {
+	podKey := pod.String()
+	keys := sets.New[string]()
+	for n := range names {
+		keys.Insert(pod.Namespace + "/" + n)
+	}
+	r.mu.Lock()
+	old := r.uses[podKey]
+	r.uses[podKey] = keys
+	for k := range keys {
+		if r.users[k] == nil {
+			r.users[k] = sets.New[string]()
+		}
+		r.users[k].Insert(podKey)
+	}
+	released := old.Difference(keys)
+	r.release(podKey, released)
+	r.mu.Unlock()
+	for k := range released {
+		r.queue.Add(k)
+	}
+}
+
+// Release records that pod uses nothing of this kind any more.
+func (r *Reflector[T]) Release(pod types.NamespacedName) {
+	r.Track(pod, nil)
+	r.mu.Lock()
+	delete(r.uses, pod.String())
+	r.mu.Unlock()
+}
+
+func (r *Reflector[T]) release(podKey string, keys sets.Set[string]) {
+	for k := range keys {
+		if u := r.users[k]; u != nil {
+			u.Delete(podKey)
+			if u.Len() == 0 {
+				delete(r.users, k)
+			}
+		}
+	}
+}
+
+func (r *Reflector[T]) used(key string) bool {
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	return r.users[key].Len() > 0
+}
+
+// Ensure makes the lower copy of namespace/name current now; pods call it before they
+// are created below, so a pod never starts without its ConfigMaps, Secrets and PVCs.
+func (r *Reflector[T]) Ensure(ctx context.Context, namespace, name string) error {
+	return r.handle(ctx, namespace+"/"+name)
+}
+
+// Handlers returns the event handlers for the upper and the lower (owned) informer.
+func (r *Reflector[T]) Handlers() (upper, lower cache.ResourceEventHandler) {
+	enqueueUsed := func(obj any) {
+		if key, err := cache.DeletionHandlingMetaNamespaceKeyFunc(obj); err == nil && r.used(key) {
+			r.queue.Add(key)
+		}
+	}
+	enqueue := func(obj any) {
+		if key, err := cache.DeletionHandlingMetaNamespaceKeyFunc(obj); err == nil {
+			r.queue.Add(key)
+		}
+	}
+	upper = cache.ResourceEventHandlerFuncs{AddFunc: enqueueUsed, UpdateFunc: func(_, n any) { enqueueUsed(n) }, DeleteFunc: enqueueUsed}
+	lower = cache.ResourceEventHandlerFuncs{AddFunc: enqueue, UpdateFunc: func(_, n any) { enqueue(n) }, DeleteFunc: enqueue}
+	return upper, lower
+}
+
+// Run processes the queue until ctx ends.
+func (r *Reflector[T]) Run(ctx context.Context) {
+	defer utilruntime.HandleCrash()
+	defer r.queue.ShutDown()
+	for i := 0; i < r.cfg.Workers; i++ {
+		go wait.UntilWithContext(ctx, r.worker, time.Second)
+	}
+	<-ctx.Done()
+}
+
+// Len is the queue depth, for metrics.
+func (r *Reflector[T]) Len() int { return r.queue.Len() }
+
+func (r *Reflector[T]) worker(ctx context.Context) {
+	for {
+		key, quit := r.queue.Get()
+		if quit {
+			return
+		}
+		err := r.handle(ctx, key)
+		switch {
+		case err == nil:
+			r.queue.Forget(key)
+		case errors.Is(err, ErrForeign):
+			// Nothing we do fixes it; the event says so. Retry slowly in case it goes.
+			r.queue.AddAfter(key, time.Minute)
+		default:
+			klog.FromContext(ctx).Error(err, "Reflecting object", "kind", r.kind.Name, "key", key)
+			r.queue.AddRateLimited(key)
+		}
+		r.queue.Done(key)
+	}
+}
+
+func (r *Reflector[T]) handle(ctx context.Context, key string) (err error) {
+	start := time.Now()
+	op := "noop"
+	defer func() { observe(r.kind.Name, op, err, start) }()
+	namespace, name, err := cache.SplitMetaNamespaceKey(key)
+	if err != nil {
+		return nil
+	}
+	upper, uerr := r.kind.UpperGet(namespace, name)
+	if uerr != nil && !apierrors.IsNotFound(uerr) {
+		return uerr
+	}
+	lower, lerr := r.kind.LowerGet(namespace, name)
+	if lerr != nil && !apierrors.IsNotFound(lerr) {
+		return lerr
+	}
+	haveLower := lerr == nil && r.cfg.Owner.Owns(lower)
+	if apierrors.IsNotFound(uerr) || !r.used(key) {
+		if !haveLower {
+			return nil
+		}
+		op = "delete"
+		return r.delete(ctx, lower)
+	}
+	desired, skip := r.kind.Translate(upper, r.cfg.Owner)
+	if skip != "" {
+		return nil
+	}
+	if !haveLower {
+		op = "create"
+		return r.create(ctx, upper, desired)
+	}
+	if r.kind.Equal(lower, desired) {
+		return nil
+	}
+	op = "update"
+	current := lower.DeepCopyObject().(T)
+	r.kind.Update(current, desired)
+	return r.kind.Write(ctx, current)
+}
+
+func (r *Reflector[T]) create(ctx context.Context, upper, desired T) error {
+	err := r.kind.Create(ctx, desired)
+	if err == nil || !apierrors.IsAlreadyExists(err) {
+		return err
+	}
+	// Either our cache is behind, or someone else's object has the name.
+	live, gerr := r.kind.LowerGetLive(ctx, desired.GetNamespace(), desired.GetName())
+	if gerr != nil {
+		return gerr
+	}
+	if !r.cfg.Owner.Owns(live) {
+		if r.cfg.Recorder != nil {
+			r.cfg.Recorder.Eventf(upper, corev1.EventTypeWarning, "ForeignObjectExists",
+				"Not reflecting %s %s/%s: the lower cluster has an object of that name that this virtual node did not create",
+				r.kind.Name, desired.GetNamespace(), desired.GetName())
+		}
+		return fmt.Errorf("%s %s/%s: %w", r.kind.Name, desired.GetNamespace(), desired.GetName(), ErrForeign)
+	}
+	if r.kind.Equal(live, desired) {
+		return nil
+	}
+	r.kind.Update(live, desired)
+	return r.kind.Write(ctx, live)
+}
+
+func (r *Reflector[T]) delete(ctx context.Context, lower T) error {
+	uid := lower.GetUID()
+	err := r.kind.Delete(ctx, lower.GetNamespace(), lower.GetName(), metav1.DeleteOptions{Preconditions: &metav1.Preconditions{UID: &uid}})
+	if apierrors.IsNotFound(err) || apierrors.IsConflict(err) {
+		return nil // gone, or replaced by an object that is not this one
+	}
+	return err
+}

@@ -1,0 +1,81 @@
+package translate
+
+import (
+	corev1 "k8s.io/api/core/v1"
+	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
+)
+
+// lowerMeta is the metadata of a lower copy: name, namespace, labels and annotations of
+// the upper object plus our marks; nothing cluster-specific (UID, owners, finalizers).
+func lowerMeta(upper metav1.Object, owner Owner, dropAnnotations ...string) metav1.ObjectMeta {
+	m := metav1.ObjectMeta{
+		Name:        upper.GetName(),
+		Namespace:   upper.GetNamespace(),
+		Labels:      copyMap(upper.GetLabels()),
+		Annotations: copyMap(upper.GetAnnotations()),
+	}
+	delete(m.Annotations, corev1.LastAppliedConfigAnnotation)
+	for _, a := range dropAnnotations {
+		delete(m.Annotations, a)
+	}
+	owner.Mark(&m, upper.GetUID())
+	return m
+}
+
+// ConfigMapToLower returns the lower copy of an upper ConfigMap.
+func ConfigMapToLower(upper *corev1.ConfigMap, owner Owner) *corev1.ConfigMap {
+	return &corev1.ConfigMap{
+		ObjectMeta: lowerMeta(upper, owner),
+		Data:       copyMap(upper.Data),
+		BinaryData: copyBytes(upper.BinaryData),
+		Immutable:  upper.Immutable,
+	}
+}
+
+// SecretToLower returns the lower copy of an upper Secret. Service-account token Secrets
+// are upper credentials and are never copied (callers check IsUpperCredential first).
+func SecretToLower(upper *corev1.Secret, owner Owner) *corev1.Secret {
+	return &corev1.Secret{
+		ObjectMeta: lowerMeta(upper, owner),
+		Type:       upper.Type,
+		Data:       copyBytes(upper.Data),
+		Immutable:  upper.Immutable,
+	}
+}
+
+// IsUpperCredential reports whether a Secret holds an upper-cluster credential.
+func IsUpperCredential(s *corev1.Secret) bool {
+	return s.Type == corev1.SecretTypeServiceAccountToken
+}
+
+// pvcBindingAnnotations are written by the upper PV controller about the upper binding;
+// below they would claim a binding that does not exist.
+var pvcBindingAnnotations = []string{
+	"pv.kubernetes.io/bind-completed",
+	"pv.kubernetes.io/bound-by-controller",
+	"volume.beta.kubernetes.io/storage-provisioner",
+	"volume.kubernetes.io/storage-provisioner",
+	"volume.kubernetes.io/selected-node",
+}
+
+// PVCToLower returns the lower copy of an upper PersistentVolumeClaim: the claim without
+// its upper binding (volumeName), so the lower cluster binds it to its own volume.
+func PVCToLower(upper *corev1.PersistentVolumeClaim, owner Owner) *corev1.PersistentVolumeClaim {
+	spec := *upper.Spec.DeepCopy()
+	spec.VolumeName = ""
+	return &corev1.PersistentVolumeClaim{
+		ObjectMeta: lowerMeta(upper, owner, pvcBindingAnnotations...),
+		Spec:       spec,
+	}
+}
+
+func copyBytes(m map[string][]byte) map[string][]byte {
+	if m == nil {
+		return nil
+	}
+	out := make(map[string][]byte, len(m))
+	for k, v := range m {
+		out[k] = append([]byte(nil), v...)
+	}
+	return out
+}

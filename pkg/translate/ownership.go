@@ -1,0 +1,81 @@
+// Package translate holds the pure functions that turn upper-cluster objects into the
+// objects the virtual node creates in its lower cluster, and lower-cluster state back
+// into upper-cluster status. Nothing here performs I/O, so every rule is table-tested.
+package translate
+
+import (
+	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
+	"k8s.io/apimachinery/pkg/labels"
+	"k8s.io/apimachinery/pkg/types"
+)
+
+// Ownership marks carried by every object the virtual node creates below. An object
+// without both labels matching is foreign: it is never adopted, changed or deleted.
+const (
+	// LabelVirtualNode names the virtual node that created the object.
+	LabelVirtualNode = "tensile.dev/virtual-node"
+	// LabelUpperCluster names the upper cluster the virtual node belongs to.
+	LabelUpperCluster = "tensile.dev/upper-cluster"
+	// AnnotationUpperUID records the UID of the upper object the lower one mirrors, so a
+	// re-created upper object with the same name is told apart from the old one.
+	AnnotationUpperUID = "tensile.dev/upper-uid"
+	// AnnotationUpperName records the upper namespace/name when they differ below.
+	AnnotationUpperName = "tensile.dev/upper-name"
+)
+
+// Owner identifies one virtual node of one upper cluster: the owner of what it creates.
+type Owner struct {
+	// VirtualNode is the virtual node's name in the upper cluster.
+	VirtualNode string
+	// UpperCluster is a stable identifier of the upper cluster (label-value safe).
+	UpperCluster string
+}
+
+// Labels returns the ownership labels.
+func (o Owner) Labels() map[string]string {
+	return map[string]string{LabelVirtualNode: o.VirtualNode, LabelUpperCluster: o.UpperCluster}
+}
+
+// Selector selects the lower objects this owner created.
+func (o Owner) Selector() labels.Selector {
+	return labels.SelectorFromSet(o.Labels())
+}
+
+// Owns reports whether obj carries this owner's marks.
+func (o Owner) Owns(obj metav1.Object) bool {
+	l := obj.GetLabels()
+	return l[LabelVirtualNode] == o.VirtualNode && l[LabelUpperCluster] == o.UpperCluster
+}
+
+// Mark stamps obj with the ownership labels and the UID of the upper object it mirrors.
+func (o Owner) Mark(obj metav1.Object, upperUID types.UID) {
+	l := obj.GetLabels()
+	if l == nil {
+		l = map[string]string{}
+	}
+	for k, v := range o.Labels() {
+		l[k] = v
+	}
+	obj.SetLabels(l)
+	a := obj.GetAnnotations()
+	if a == nil {
+		a = map[string]string{}
+	}
+	a[AnnotationUpperUID] = string(upperUID)
+	obj.SetAnnotations(a)
+}
+
+// UpperUID returns the upper UID recorded on a lower object.
+func UpperUID(obj metav1.Object) types.UID {
+	return types.UID(obj.GetAnnotations()[AnnotationUpperUID])
+}
+
+// isOwnershipKey reports whether a label or annotation key is one of ours, so that the
+// reverse view of a lower object shows only what the upper object had.
+func isOwnershipKey(k string) bool {
+	switch k {
+	case LabelVirtualNode, LabelUpperCluster, AnnotationUpperUID, AnnotationUpperName:
+		return true
+	}
+	return false
+}

@@ -1,0 +1,339 @@
+package translate
+
+import (
+	"fmt"
+
+	corev1 "k8s.io/api/core/v1"
+	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
+
+	"github.com/tensile-kube/tensile/pkg/constraints"
+)
+
+// Virtual-node scheduling vocabulary: what steers a pod onto a virtual node in the upper
+// cluster and means nothing (or the wrong thing) in the lower one.
+const (
+	// LabelNodeType is the label every virtual node carries with ValueVirtualKubelet.
+	LabelNodeType = "type"
+	// ValueVirtualKubelet is the value of LabelNodeType on virtual nodes.
+	ValueVirtualKubelet = "virtual-kubelet"
+	// LabelRole is the node role label virtual nodes carry with value "agent".
+	LabelRole = "kubernetes.io/role"
+	// TaintProvider is the taint key that keeps ordinary pods off virtual nodes.
+	TaintProvider = "virtual-kubelet.io/provider"
+	// LabelHostname is the well-known hostname label.
+	LabelHostname = "kubernetes.io/hostname"
+)
+
+// PodOptions parameterises PodToLower.
+type PodOptions struct {
+	// Owner marks the lower pod as ours.
+	Owner Owner
+	// KeepServiceAccountToken keeps the upper service-account token volume. Off by
+	// default: an upper token must not reach the lower cluster.
+	KeepServiceAccountToken bool
+	// HasPriorityClass reports whether the lower cluster has a PriorityClass; nil means
+	// none exists, so the pod's class is dropped rather than rejected below.
+	HasPriorityClass func(name string) bool
+}
+
+// PodToLower returns the pod to create in the lower cluster for an upper pod bound to the
+// virtual node. It fails only when the saved lower constraints are malformed.
+func PodToLower(upper *corev1.Pod, opts PodOptions) (*corev1.Pod, error) {
+	saved, _, err := constraints.Load(upper)
+	if err != nil {
+		return nil, err
+	}
+	lower := &corev1.Pod{
+		ObjectMeta: metav1.ObjectMeta{
+			Name:        upper.Name,
+			Namespace:   upper.Namespace,
+			Labels:      copyMap(upper.Labels),
+			Annotations: copyMap(upper.Annotations),
+		},
+		Spec: *upper.Spec.DeepCopy(),
+	}
+	delete(lower.Annotations, constraints.Annotation)
+	opts.Owner.Mark(lower, upper.UID)
+
+	spec := &lower.Spec
+	spec.NodeName = ""
+	spec.EphemeralContainers = nil
+	spec.SchedulerName = "" // the lower cluster's default scheduler places it
+	spec.Priority = nil     // admission below resolves it from the class
+	if spec.PriorityClassName != "" && (opts.HasPriorityClass == nil || !opts.HasPriorityClass(spec.PriorityClassName)) {
+		spec.PriorityClassName = ""
+	}
+	stripVirtualScheduling(spec, opts.Owner.VirtualNode)
+	if saved != nil {
+		restoreConstraints(spec, saved)
+	}
+	if !opts.KeepServiceAccountToken {
+		dropServiceAccountToken(spec)
+	}
+	return lower, nil
+}
+
+// stripVirtualScheduling removes what steered the pod onto the virtual node: the
+// virtual-node selector, hostname terms naming the node, and the provider toleration.
+func stripVirtualScheduling(spec *corev1.PodSpec, vnode string) {
+	for k, v := range spec.NodeSelector {
+		if isVirtualNodeRequirement(k, corev1.NodeSelectorOpIn, []string{v}, vnode) {
+			delete(spec.NodeSelector, k)
+		}
+	}
+	if len(spec.NodeSelector) == 0 {
+		spec.NodeSelector = nil
+	}
+	tolerations := spec.Tolerations[:0:0]
+	for _, t := range spec.Tolerations {
+		if t.Key != TaintProvider {
+			tolerations = append(tolerations, t)
+		}
+	}
+	spec.Tolerations = tolerations
+	if len(spec.Tolerations) == 0 {
+		spec.Tolerations = nil
+	}
+	if spec.Affinity == nil || spec.Affinity.NodeAffinity == nil {
+		return
+	}
+	na := spec.Affinity.NodeAffinity
+	if req := na.RequiredDuringSchedulingIgnoredDuringExecution; req != nil {
+		req.NodeSelectorTerms = stripTerms(req.NodeSelectorTerms, vnode)
+		if len(req.NodeSelectorTerms) == 0 {
+			na.RequiredDuringSchedulingIgnoredDuringExecution = nil
+		}
+	}
+	preferred := na.PreferredDuringSchedulingIgnoredDuringExecution[:0:0]
+	for _, p := range na.PreferredDuringSchedulingIgnoredDuringExecution {
+		if terms := stripTerms([]corev1.NodeSelectorTerm{p.Preference}, vnode); len(terms) == 1 {
+			p.Preference = terms[0]
+			preferred = append(preferred, p)
+		}
+	}
+	na.PreferredDuringSchedulingIgnoredDuringExecution = preferred
+	if len(preferred) == 0 {
+		na.PreferredDuringSchedulingIgnoredDuringExecution = nil
+	}
+	if na.RequiredDuringSchedulingIgnoredDuringExecution == nil && na.PreferredDuringSchedulingIgnoredDuringExecution == nil {
+		spec.Affinity.NodeAffinity = nil
+	}
+	if *spec.Affinity == (corev1.Affinity{}) {
+		spec.Affinity = nil
+	}
+}
+
+// stripTerms drops virtual-node expressions from each term and terms left empty.
+func stripTerms(terms []corev1.NodeSelectorTerm, vnode string) []corev1.NodeSelectorTerm {
+	out := terms[:0:0]
+	for _, t := range terms {
+		exprs := t.MatchExpressions[:0:0]
+		for _, e := range t.MatchExpressions {
+			if !isVirtualNodeRequirement(e.Key, e.Operator, e.Values, vnode) {
+				exprs = append(exprs, e)
+			}
+		}
+		t.MatchExpressions = exprs
+		if len(exprs) == 0 {
+			t.MatchExpressions = nil
+		}
+		if len(t.MatchExpressions) > 0 || len(t.MatchFields) > 0 {
+			out = append(out, t)
+		}
+	}
+	return out
+}
+
+// isVirtualNodeRequirement reports whether a node requirement is about virtual nodes
+// rather than about the lower cluster's nodes.
+func isVirtualNodeRequirement(key string, op corev1.NodeSelectorOperator, values []string, vnode string) bool {
+	switch key {
+	case LabelNodeType:
+		return containsOnly(values, ValueVirtualKubelet)
+	case LabelRole:
+		return containsOnly(values, "agent")
+	case LabelHostname:
+		// NotIn [vk-a, ...] is the descheduler's exclusion: upper-only as well.
+		if op == corev1.NodeSelectorOpNotIn {
+			return true
+		}
+		for _, v := range values {
+			if v == vnode {
+				return true
+			}
+		}
+	}
+	return false
+}
+
+func containsOnly(values []string, want string) bool {
+	for _, v := range values {
+		if v != want {
+			return false
+		}
+	}
+	return len(values) > 0
+}
+
+// restoreConstraints applies what the webhook saved: the original selector, required
+// terms and tolerations apply below, next to whatever upper-neutral fields remain.
+func restoreConstraints(spec *corev1.PodSpec, c *constraints.Constraints) {
+	if len(c.NodeSelector) > 0 {
+		if spec.NodeSelector == nil {
+			spec.NodeSelector = map[string]string{}
+		}
+		for k, v := range c.NodeSelector {
+			spec.NodeSelector[k] = v
+		}
+	}
+	if c.NodeAffinity != nil && len(c.NodeAffinity.NodeSelectorTerms) > 0 {
+		if spec.Affinity == nil {
+			spec.Affinity = &corev1.Affinity{}
+		}
+		if spec.Affinity.NodeAffinity == nil {
+			spec.Affinity.NodeAffinity = &corev1.NodeAffinity{}
+		}
+		spec.Affinity.NodeAffinity.RequiredDuringSchedulingIgnoredDuringExecution = c.NodeAffinity.DeepCopy()
+	}
+	for _, t := range c.Tolerations {
+		if !hasToleration(spec.Tolerations, t) {
+			spec.Tolerations = append(spec.Tolerations, t)
+		}
+	}
+}
+
+func hasToleration(list []corev1.Toleration, t corev1.Toleration) bool {
+	for i := range list {
+		if list[i].MatchToleration(&t) && equalSeconds(list[i].TolerationSeconds, t.TolerationSeconds) {
+			return true
+		}
+	}
+	return false
+}
+
+func equalSeconds(a, b *int64) bool {
+	return (a == nil && b == nil) || (a != nil && b != nil && *a == *b)
+}
+
+// dropServiceAccountToken removes the projected token volume the upper admission added
+// (kube-api-access-*), its mounts, and turns automount off so the lower cluster does not
+// mount a token of its own either; workloads that need a lower token opt in.
+func dropServiceAccountToken(spec *corev1.PodSpec) {
+	dropped := map[string]bool{}
+	volumes := spec.Volumes[:0:0]
+	for _, v := range spec.Volumes {
+		if isServiceAccountTokenVolume(v) {
+			dropped[v.Name] = true
+			continue
+		}
+		volumes = append(volumes, v)
+	}
+	spec.Volumes = volumes
+	if len(volumes) == 0 {
+		spec.Volumes = nil
+	}
+	for _, list := range [][]corev1.Container{spec.InitContainers, spec.Containers} {
+		for i := range list {
+			list[i].VolumeMounts = withoutMounts(list[i].VolumeMounts, dropped)
+		}
+	}
+	off := false
+	spec.AutomountServiceAccountToken = &off
+	spec.DeprecatedServiceAccount = ""
+}
+
+func isServiceAccountTokenVolume(v corev1.Volume) bool {
+	if v.Projected == nil {
+		return false
+	}
+	for _, s := range v.Projected.Sources {
+		if s.ServiceAccountToken != nil {
+			return true
+		}
+	}
+	return false
+}
+
+func withoutMounts(mounts []corev1.VolumeMount, dropped map[string]bool) []corev1.VolumeMount {
+	if len(dropped) == 0 {
+		return mounts
+	}
+	out := mounts[:0:0]
+	for _, m := range mounts {
+		if !dropped[m.Name] {
+			out = append(out, m)
+		}
+	}
+	if len(out) == 0 {
+		return nil
+	}
+	return out
+}
+
+// ApplyUpdate copies onto a lower pod the fields a kubelet honours on update: container
+// images, activeDeadlineSeconds, added tolerations, labels and annotations. desired is
+// PodToLower of the updated upper pod. It returns whether anything changed.
+func ApplyUpdate(lower, desired *corev1.Pod) (bool, error) {
+	before := lower.DeepCopy()
+	if len(lower.Spec.Containers) != len(desired.Spec.Containers) || len(lower.Spec.InitContainers) != len(desired.Spec.InitContainers) {
+		return false, fmt.Errorf("pod %s/%s: container lists differ; a pod's containers cannot change", lower.Namespace, lower.Name)
+	}
+	for i := range desired.Spec.Containers {
+		lower.Spec.Containers[i].Image = desired.Spec.Containers[i].Image
+	}
+	for i := range desired.Spec.InitContainers {
+		lower.Spec.InitContainers[i].Image = desired.Spec.InitContainers[i].Image
+	}
+	lower.Spec.ActiveDeadlineSeconds = desired.Spec.ActiveDeadlineSeconds
+	for _, t := range desired.Spec.Tolerations {
+		if !hasToleration(lower.Spec.Tolerations, t) {
+			lower.Spec.Tolerations = append(lower.Spec.Tolerations, t)
+		}
+	}
+	lower.Labels = copyMap(desired.Labels)
+	lower.Annotations = copyMap(desired.Annotations)
+	return !podMetaSpecEqual(before, lower), nil
+}
+
+func podMetaSpecEqual(a, b *corev1.Pod) bool {
+	return mapsEqual(a.Labels, b.Labels) && mapsEqual(a.Annotations, b.Annotations) &&
+		equalSeconds(a.Spec.ActiveDeadlineSeconds, b.Spec.ActiveDeadlineSeconds) &&
+		len(a.Spec.Tolerations) == len(b.Spec.Tolerations) && imagesEqual(a, b)
+}
+
+func imagesEqual(a, b *corev1.Pod) bool {
+	for i := range a.Spec.Containers {
+		if a.Spec.Containers[i].Image != b.Spec.Containers[i].Image {
+			return false
+		}
+	}
+	for i := range a.Spec.InitContainers {
+		if a.Spec.InitContainers[i].Image != b.Spec.InitContainers[i].Image {
+			return false
+		}
+	}
+	return true
+}
+
+func copyMap(m map[string]string) map[string]string {
+	if m == nil {
+		return nil
+	}
+	out := make(map[string]string, len(m))
+	for k, v := range m {
+		out[k] = v
+	}
+	return out
+}
+
+func mapsEqual(a, b map[string]string) bool {
+	if len(a) != len(b) {
+		return false
+	}
+	for k, v := range a {
+		if bv, ok := b[k]; !ok || bv != v {
+			return false
+		}
+	}
+	return true
+}
