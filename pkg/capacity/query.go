@@ -1,0 +1,171 @@
+package capacity
+
+import (
+	"fmt"
+	"strings"
+
+	corev1 "k8s.io/api/core/v1"
+	v1helper "k8s.io/component-helpers/scheduling/corev1"
+	"k8s.io/component-helpers/scheduling/corev1/nodeaffinity"
+	"k8s.io/klog/v2"
+
+	"github.com/tensile-kube/tensile/pkg/constraints"
+)
+
+// Query is the fit question for one pod, compiled once: its requests and its
+// lower-cluster constraints with their node-affinity matchers. Call Prepare for every
+// label policy it will meet before sharing it between goroutines.
+type Query struct {
+	// Requests is what the pod asks of one node.
+	Requests Vector
+	// Constraints are the pod's lower-cluster constraints.
+	Constraints *constraints.Constraints
+
+	exact   nodeaffinity.RequiredNodeAffinity
+	relaxed map[string]nodeaffinity.RequiredNodeAffinity
+	// hasAffinity is true when the pod has a node selector or affinity, so the live
+	// model must check each candidate node's own labels and name, not just its group's.
+	hasAffinity bool
+}
+
+// NewQuery compiles the question "can a lower node take a pod with these requests and
+// constraints?". A nil c constrains nothing.
+func NewQuery(requests Vector, c *constraints.Constraints) *Query {
+	if c == nil {
+		c = &constraints.Constraints{}
+	}
+	q := &Query{Requests: requests, Constraints: c, relaxed: map[string]nodeaffinity.RequiredNodeAffinity{}}
+	q.exact = newMatcher(c.NodeSelector, c.NodeAffinity)
+	q.hasAffinity = len(c.NodeSelector) > 0 || c.NodeAffinity != nil
+	return q
+}
+
+// QueryForPod builds the query for pod with LowerConstraints.
+func QueryForPod(pod *corev1.Pod, id VirtualNodeIdentity) (*Query, error) {
+	c, err := LowerConstraints(pod, id)
+	if err != nil {
+		return nil, fmt.Errorf("reading lower constraints: %w", err)
+	}
+	return NewQuery(PodRequests(pod), c), nil
+}
+
+// Prepare compiles the relaxed matchers for the given label policies, so that later
+// concurrent reads allocate nothing and race with nothing.
+func (q *Query) Prepare(policies ...LabelPolicy) {
+	for _, p := range policies {
+		id := p.id()
+		if _, ok := q.relaxed[id]; !ok {
+			q.relaxed[id] = q.compileRelaxed(p)
+		}
+	}
+}
+
+func (q *Query) compileRelaxed(p LabelPolicy) nodeaffinity.RequiredNodeAffinity {
+	sel, aff := relaxForSummary(q.Constraints, p)
+	return newMatcher(sel, aff)
+}
+
+// matcherFor returns the matcher that ignores what policy cannot check. It reads the
+// prepared cache; an unprepared policy is compiled on the spot and not cached.
+func (q *Query) matcherFor(p LabelPolicy, id string) nodeaffinity.RequiredNodeAffinity {
+	if m, ok := q.relaxed[id]; ok {
+		return m
+	}
+	return q.compileRelaxed(p)
+}
+
+func newMatcher(sel map[string]string, ns *corev1.NodeSelector) nodeaffinity.RequiredNodeAffinity {
+	var aff *corev1.Affinity
+	if ns != nil {
+		aff = &corev1.Affinity{NodeAffinity: &corev1.NodeAffinity{RequiredDuringSchedulingIgnoredDuringExecution: ns}}
+	}
+	return nodeaffinity.NewRequiredNodeAffinity(sel, aff)
+}
+
+// untolerated returns the first NoSchedule/NoExecute taint the query does not
+// tolerate, as TaintToleration's Filter does.
+func (q *Query) untolerated(taints []corev1.Taint) (corev1.Taint, bool) {
+	if len(taints) == 0 {
+		return corev1.Taint{}, false
+	}
+	return v1helper.FindMatchingUntoleratedTaint(klog.Background(), taints, q.Constraints.Tolerations, doNotSchedule, true)
+}
+
+func doNotSchedule(t *corev1.Taint) bool {
+	return t.Effect == corev1.TaintEffectNoSchedule || t.Effect == corev1.TaintEffectNoExecute
+}
+
+// Reason classifies a fit answer.
+type Reason int
+
+// The reasons, in the order a rejection is explained: the most basic failure wins.
+const (
+	// Fits means some lower node can take the pod.
+	Fits Reason = iota
+	// NoNodes means the lower cluster has no Ready, schedulable node.
+	NoNodes
+	// NoAffinityMatch means no lower node matches the node selector or affinity.
+	NoAffinityMatch
+	// UntoleratedTaint means every matching lower node has a taint the pod does not tolerate.
+	UntoleratedTaint
+	// InsufficientResources means no matching, tolerated node has room.
+	InsufficientResources
+)
+
+// Result is the answer to a Query.
+type Result struct {
+	// Reason says whether and why not the pod fits.
+	Reason Reason
+	// Message explains a rejection for people, without the cluster's name.
+	Message string
+	// Resource is the first resource no node has enough of, for InsufficientResources.
+	Resource corev1.ResourceName
+}
+
+// Fits reports whether the pod fits.
+func (r Result) Fits() bool { return r.Reason == Fits }
+
+// verdict accumulates, over the groups of one cluster, why a pod was turned away.
+type verdict struct {
+	groups, matched, tolerated int
+	taint                      corev1.Taint
+	largest                    Vector
+}
+
+// admit runs the label and taint checks for one group and records the outcome.
+func (v *verdict) admit(q *Query, m nodeaffinity.RequiredNodeAffinity, proto *corev1.Node, taints []corev1.Taint) bool {
+	v.groups++
+	if ok, err := m.Match(proto); err != nil || !ok {
+		return false
+	}
+	v.matched++
+	if t, bad := q.untolerated(taints); bad {
+		v.taint = t
+		return false
+	}
+	v.tolerated++
+	return true
+}
+
+// result explains a rejection.
+func (v *verdict) result(req Vector) Result {
+	switch {
+	case v.groups == 0:
+		return Result{Reason: NoNodes, Message: "no Ready, schedulable lower node"}
+	case v.matched == 0:
+		return Result{Reason: NoAffinityMatch, Message: "no lower node matches the pod's node selector/affinity"}
+	case v.tolerated == 0:
+		return Result{Reason: UntoleratedTaint, Message: fmt.Sprintf("every matching lower node has an untolerated taint (%s=%s:%s)", v.taint.Key, v.taint.Value, v.taint.Effect)}
+	}
+	if name := v.largest.Insufficient(req); name != "" {
+		return Result{Reason: InsufficientResources, Resource: name, Message: fmt.Sprintf("no lower node has %s free; largest is %s",
+			FormatAmount(name, req.Get(name)), strings.TrimSuffix(FormatAmount(name, max(v.largest.Get(name), 0)), " CPU"))}
+	}
+	parts := make([]string, 0, 4)
+	for _, n := range req.Names(false) {
+		if n != corev1.ResourcePods {
+			parts = append(parts, FormatAmount(n, req.Get(n)))
+		}
+	}
+	return Result{Reason: InsufficientResources, Message: fmt.Sprintf("no single lower node has %s free at once", strings.Join(parts, " and "))}
+}

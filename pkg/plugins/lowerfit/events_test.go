@@ -1,0 +1,96 @@
+package lowerfit
+
+import (
+	"context"
+	"testing"
+	"time"
+
+	corev1 "k8s.io/api/core/v1"
+	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
+	"k8s.io/apimachinery/pkg/apis/meta/v1/unstructured"
+	"k8s.io/apimachinery/pkg/runtime"
+	"k8s.io/klog/v2"
+	fwk "k8s.io/kube-scheduler/framework"
+
+	"github.com/tensile-kube/tensile/pkg/apis/tensile/v1alpha1"
+)
+
+func summaryObject(t *testing.T, name, hash string, updated time.Time) *unstructured.Unstructured {
+	t.Helper()
+	cs := &v1alpha1.ClusterSummary{
+		TypeMeta:   metav1.TypeMeta{APIVersion: v1alpha1.SchemeGroupVersion.String(), Kind: v1alpha1.ClusterSummaryKind},
+		ObjectMeta: metav1.ObjectMeta{Name: name},
+		Status:     v1alpha1.ClusterSummaryStatus{VirtualNode: name, ContentHash: hash, UpdateTime: metav1.NewMicroTime(updated)},
+	}
+	raw, err := runtime.DefaultUnstructuredConverter.ToUnstructured(cs)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return &unstructured.Unstructured{Object: raw}
+}
+
+func TestEventsToRegister(t *testing.T) {
+	pl, _ := newTestPlugin(t)
+	evs, err := pl.EventsToRegister(context.Background())
+	if err != nil {
+		t.Fatal(err)
+	}
+	if got := string(evs[0].Event.Resource); got != "clustersummaries.v1alpha1.tensile.dev" {
+		t.Errorf("custom resource event = %q", got)
+	}
+}
+
+func TestQueueingHints(t *testing.T) {
+	pl, clock := newTestPlugin(t)
+	clock.Set(t0.Add(5 * time.Second))
+	logger := klog.Background()
+	pod := upperPod("p", "6")
+	vnode := &corev1.Node{ObjectMeta: metav1.ObjectMeta{Name: "vk-a", Labels: map[string]string{"type": "virtual-kubelet"}}}
+	worker := &corev1.Node{ObjectMeta: metav1.ObjectMeta{Name: "worker"}}
+	tests := []struct {
+		name string
+		hint func() (fwk.QueueingHint, error)
+		want fwk.QueueingHint
+	}{
+		{name: "new summary", want: fwk.Queue, hint: func() (fwk.QueueingHint, error) {
+			return pl.hintSummary(logger, pod, nil, summaryObject(t, "vk-a", "h1", t0))
+		}},
+		{name: "changed summary", want: fwk.Queue, hint: func() (fwk.QueueingHint, error) {
+			return pl.hintSummary(logger, pod, summaryObject(t, "vk-a", "h1", t0), summaryObject(t, "vk-a", "h2", t0.Add(time.Second)))
+		}},
+		{name: "heartbeat of a fresh summary", want: fwk.QueueSkip, hint: func() (fwk.QueueingHint, error) {
+			return pl.hintSummary(logger, pod, summaryObject(t, "vk-a", "h1", t0), summaryObject(t, "vk-a", "h1", t0.Add(time.Second)))
+		}},
+		{name: "heartbeat reviving a stale summary", want: fwk.Queue, hint: func() (fwk.QueueingHint, error) {
+			return pl.hintSummary(logger, pod, summaryObject(t, "vk-a", "h1", t0.Add(-time.Minute)), summaryObject(t, "vk-a", "h1", t0))
+		}},
+		{name: "virtual node added", want: fwk.Queue, hint: func() (fwk.QueueingHint, error) {
+			return pl.hintNode(logger, pod, nil, vnode)
+		}},
+		{name: "ordinary node added", want: fwk.QueueSkip, hint: func() (fwk.QueueingHint, error) {
+			return pl.hintNode(logger, pod, nil, worker)
+		}},
+	}
+	for _, tc := range tests {
+		t.Run(tc.name, func(t *testing.T) {
+			got, err := tc.hint()
+			if err != nil {
+				t.Fatal(err)
+			}
+			if got != tc.want {
+				t.Errorf("hint = %v, want %v", got, tc.want)
+			}
+		})
+	}
+}
+
+func TestIndexFromObjectRoundTrip(t *testing.T) {
+	obj := summaryObject(t, "vk-a", "h1", t0)
+	ix, err := indexFromObject(obj)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if ix.VirtualNode != "vk-a" || !ix.UpdateTime.Equal(t0) || ix.ContentHash != "h1" {
+		t.Errorf("index = %+v", ix)
+	}
+}
