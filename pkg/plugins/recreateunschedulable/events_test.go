@@ -1,0 +1,34 @@
+package recreateunschedulable
+
+import (
+	"context"
+	"strings"
+	"testing"
+
+	v1 "k8s.io/api/core/v1"
+	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
+	"k8s.io/client-go/kubernetes/fake"
+	"k8s.io/klog/v2"
+)
+
+func TestClientEvents(t *testing.T) {
+	client := fake.NewClientset()
+	sink := NewClientEvents(client, klog.Background())
+	pod := &v1.ObjectReference{APIVersion: "v1", Kind: "Pod", Namespace: "ns", Name: "p", UID: "u"}
+	rec := &v1.ObjectReference{Kind: "PlacementExclusion", Namespace: "ns", Name: "r"}
+	sink.Event(pod, rec, v1.EventTypeNormal, ReasonExcluded, strings.Repeat("x", 2000))
+	sink.Event(pod, nil, v1.EventTypeWarning, ReasonCapReached, "capped")
+	list, err := client.EventsV1().Events("ns").List(context.Background(), metav1.ListOptions{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if len(list.Items) != 2 {
+		t.Fatalf("%d events, want 2 with distinct names", len(list.Items))
+	}
+	for _, ev := range list.Items {
+		if ev.Regarding.Name != "p" || ev.ReportingController == "" || ev.ReportingInstance == "" || ev.Action == "" ||
+			ev.EventTime.IsZero() || len(ev.Note) > maxNoteLength {
+			t.Errorf("incomplete event %+v", ev)
+		}
+	}
+}

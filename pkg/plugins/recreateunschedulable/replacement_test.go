@@ -1,0 +1,142 @@
+package recreateunschedulable
+
+import (
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/google/go-cmp/cmp"
+	v1 "k8s.io/api/core/v1"
+	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
+	"k8s.io/utils/ptr"
+
+	"github.com/tensile-kube/tensile/pkg/apis/tensile/v1alpha1"
+	"github.com/tensile-kube/tensile/pkg/placement"
+)
+
+func TestWhy(t *testing.T) {
+	s := selection{grace: 2 * time.Minute, maxPending: 15 * time.Minute}
+	for _, tc := range []struct {
+		name string
+		pod  *v1.Pod
+		want bool
+	}{
+		{name: "unschedulable past grace", pod: stuckPod("p", "vk", 3*time.Minute), want: true},
+		{name: "unschedulable within grace", pod: stuckPod("p", "vk", time.Minute)},
+		{name: "other reason", pod: stuckPod("p", "vk", time.Hour, func(p *v1.Pod) {
+			p.Status.Conditions[0].Reason = "SchedulingGated"
+			p.CreationTimestamp = metav1.NewTime(now.Add(-time.Minute))
+		})},
+		{name: "condition without a transition time", pod: stuckPod("p", "vk", time.Hour, func(p *v1.Pod) {
+			p.Status.Conditions[0].LastTransitionTime = metav1.Time{}
+			p.CreationTimestamp = metav1.NewTime(now.Add(-time.Minute))
+		})},
+		{name: "pending past maxPendingTime", pod: stuckPod("p", "vk", 0, func(p *v1.Pod) {
+			p.Status.Conditions = nil
+			p.CreationTimestamp = metav1.NewTime(now.Add(-16 * time.Minute))
+		}), want: true},
+		{name: "terminating", pod: stuckPod("p", "vk", time.Hour, func(p *v1.Pod) { p.DeletionTimestamp = ptr.To(metav1.NewTime(now)) })},
+		{name: "running", pod: stuckPod("p", "vk", time.Hour, func(p *v1.Pod) { p.Status.Phase = v1.PodRunning })},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			reason, detail, ok := s.why(tc.pod, now)
+			if ok != tc.want || ok == (reason == "") || ok == (detail == "") || strings.ContainsAny(reason, " :") {
+				t.Errorf("why = %q, %q, %v; want %v", reason, detail, ok, tc.want)
+			}
+		})
+	}
+	if _, _, ok := (selection{grace: time.Minute}).why(stuckPod("p", "vk", 0, func(p *v1.Pod) {
+		p.Status.Conditions = nil
+		p.CreationTimestamp = metav1.NewTime(now.Add(-48 * time.Hour))
+	}), now); ok {
+		t.Error("maxPendingTime 0 did not disable the age limit")
+	}
+}
+
+func TestReplacement(t *testing.T) {
+	ttl := time.Hour
+	zone := v1.NodeSelectorRequirement{Key: "zone", Operator: v1.NodeSelectorOpIn, Values: []string{"z"}}
+	notIn := func(nodes ...string) v1.NodeSelectorRequirement {
+		return v1.NodeSelectorRequirement{Key: v1.LabelHostname, Operator: v1.NodeSelectorOpNotIn, Values: nodes}
+	}
+	aff := func(exprs ...v1.NodeSelectorRequirement) *v1.Affinity {
+		return &v1.Affinity{NodeAffinity: &v1.NodeAffinity{RequiredDuringSchedulingIgnoredDuringExecution: &v1.NodeSelector{
+			NodeSelectorTerms: []v1.NodeSelectorTerm{{MatchExpressions: exprs}},
+		}}}
+	}
+	for _, tc := range []struct {
+		name      string
+		pod       *v1.Pod
+		wantName  string
+		wantAff   *v1.Affinity
+		wantCount int
+		wantExcl  []v1alpha1.NodeExclusion
+	}{
+		{name: "first re-creation",
+			pod: stuckPod("solo", "vk-a", time.Hour, func(p *v1.Pod) {
+				p.Spec.Affinity = aff(zone)
+				p.Spec.Priority = ptr.To[int32](7)
+				p.Spec.EphemeralContainers = []v1.EphemeralContainer{{}}
+			}),
+			wantName: "solo-r1", wantAff: aff(zone, notIn("vk-a")), wantCount: 1,
+			wantExcl: []v1alpha1.NodeExclusion{until("vk-a", ttl)}},
+		{name: "second re-creation drops expired exclusions and keeps active ones",
+			pod: stuckPod("solo-r1", "vk-b", time.Hour, func(p *v1.Pod) {
+				p.Spec.Affinity = aff(zone, notIn("user", "vk-a", "vk-c"))
+				p.Annotations = map[string]string{OriginalNameAnnotation: "solo", placement.RecreationsAnnotation: "1"}
+				_ = placement.SetPodExclusions(p, []v1alpha1.NodeExclusion{until("vk-a", -time.Minute), until("vk-c", time.Minute)})
+			}),
+			wantName: "solo-r2", wantAff: aff(zone, notIn("user", "vk-b", "vk-c")), wantCount: 2,
+			wantExcl: []v1alpha1.NodeExclusion{until("vk-b", ttl), until("vk-c", time.Minute)}},
+		{name: "an expired node stuck again is excluded again",
+			pod: stuckPod("solo-r1", "vk-a", time.Hour, func(p *v1.Pod) {
+				p.Spec.Affinity = aff(notIn("vk-a"))
+				p.Annotations = map[string]string{OriginalNameAnnotation: "solo", placement.RecreationsAnnotation: "1"}
+				_ = placement.SetPodExclusions(p, []v1alpha1.NodeExclusion{until("vk-a", -time.Minute)})
+			}),
+			wantName: "solo-r2", wantAff: aff(notIn("vk-a")), wantCount: 2,
+			wantExcl: []v1alpha1.NodeExclusion{until("vk-a", ttl)}},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			before := tc.pod.DeepCopy()
+			got, err := replacement(tc.pod, tc.pod.Spec.NodeName, now, ttl)
+			if err != nil {
+				t.Fatal(err)
+			}
+			if diff := cmp.Diff(before, tc.pod); diff != "" {
+				t.Errorf("input modified:\n%s", diff)
+			}
+			if got.Name != tc.wantName || got.UID != "" || got.Spec.NodeName != "" || got.Spec.Priority != nil ||
+				got.Spec.EphemeralContainers != nil || got.Status.Phase != "" {
+				t.Errorf("replacement not reset: %+v", got)
+			}
+			if diff := cmp.Diff(tc.wantAff, got.Spec.Affinity); diff != "" {
+				t.Errorf("affinity (-want +got):\n%s", diff)
+			}
+			if n := placement.Recreations(got.Annotations); n != tc.wantCount {
+				t.Errorf("count %d, want %d", n, tc.wantCount)
+			}
+			excl, err := placement.PodExclusions(got)
+			if err != nil {
+				t.Fatal(err)
+			}
+			if diff := cmp.Diff(tc.wantExcl, excl); diff != "" {
+				t.Errorf("exclusions (-want +got):\n%s", diff)
+			}
+		})
+	}
+}
+
+func TestReplacementName(t *testing.T) {
+	if got := replacementName("web", 2); got != "web-r2" {
+		t.Errorf("got %q", got)
+	}
+	long := strings.Repeat("a", 260)
+	got := replacementName(long, 12)
+	if len(got) > maxPodNameLength || !strings.HasSuffix(got, "-r12") {
+		t.Errorf("long name %q (%d)", got, len(got))
+	}
+	if got == replacementName(long+"b", 12) {
+		t.Error("distinct long names collide")
+	}
+}

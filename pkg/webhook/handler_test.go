@@ -1,0 +1,241 @@
+package webhook
+
+import (
+	"bytes"
+	"encoding/json"
+	"errors"
+	"net/http"
+	"net/http/httptest"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/google/go-cmp/cmp"
+	jsonpatch "gopkg.in/evanphx/json-patch.v4"
+	admissionv1 "k8s.io/api/admission/v1"
+	corev1 "k8s.io/api/core/v1"
+	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
+	"k8s.io/apimachinery/pkg/runtime"
+	"k8s.io/apimachinery/pkg/types"
+	"k8s.io/utils/ptr"
+
+	"github.com/tensile-kube/tensile/pkg/apis/tensile/v1alpha1"
+	"github.com/tensile-kube/tensile/pkg/constraints"
+	"github.com/tensile-kube/tensile/pkg/placement"
+)
+
+// applyPatch applies ops to original the way the API server does and decodes the
+// result.
+func applyPatch(t *testing.T, original *corev1.Pod, patch []byte) *corev1.Pod {
+	t.Helper()
+	doc, err := json.Marshal(original)
+	if err != nil {
+		t.Fatal(err)
+	}
+	p, err := jsonpatch.DecodePatch(patch)
+	if err != nil {
+		t.Fatalf("decoding patch %s: %v", patch, err)
+	}
+	out, err := p.Apply(doc)
+	if err != nil {
+		t.Fatalf("applying patch %s: %v", patch, err)
+	}
+	pod := &corev1.Pod{}
+	if err := json.Unmarshal(out, pod); err != nil {
+		t.Fatal(err)
+	}
+	return pod
+}
+
+func TestCreatePatchReproducesMutation(t *testing.T) {
+	for name, in := range map[string]*corev1.Pod{
+		"plain": podWith(nil),
+		"everything": podWith(func(p *corev1.Pod) {
+			p.Annotations = map[string]string{"a/b~c": "x"}
+			p.Spec.NodeSelector = map[string]string{"disk": "ssd"}
+			p.Spec.Tolerations = []corev1.Toleration{userTol}
+			p.Spec.Affinity = requiredAff(nodeSelector(terms(gpu)))
+		}),
+		// Found by FuzzMutate: int64 fields must survive the patch exactly.
+		"large int64 in a replaced field": withSaved(t, podWith(func(p *corev1.Pod) {
+			p.Spec.Tolerations = []corev1.Toleration{{Key: "k", Operator: corev1.TolerationOpExists,
+				Effect: corev1.TaintEffectNoExecute, TolerationSeconds: ptr.To[int64](3706853784785591760)}}
+		}), constraints.Constraints{}),
+	} {
+		t.Run(name, func(t *testing.T) {
+			mutated, _, err := Mutate(in, DefaultOptions(), []string{"vk-a"})
+			if err != nil {
+				t.Fatal(err)
+			}
+			ops, err := CreatePatch(in, mutated)
+			if err != nil {
+				t.Fatal(err)
+			}
+			raw, _ := json.Marshal(ops)
+			if diff := cmp.Diff(mutated, applyPatch(t, in, raw)); diff != "" {
+				t.Errorf("patched pod differs from Mutate's (-want +got):\n%s", diff)
+			}
+			if ops, _ := CreatePatch(mutated, mutated); len(ops) != 0 {
+				t.Errorf("patch between equal pods: %v", ops)
+			}
+		})
+	}
+}
+
+// fakeExclusions is an ExclusionSource answering from a map keyed by owner UID.
+type fakeExclusions struct {
+	nodes map[types.UID][]string
+	err   error
+}
+
+func (f fakeExclusions) Exclusions(_ string, owner *metav1.OwnerReference, _ time.Time) ([]string, error) {
+	return f.nodes[owner.UID], f.err
+}
+
+func review(t *testing.T, op admissionv1.Operation, res metav1.GroupVersionResource, obj any) []byte {
+	t.Helper()
+	raw, err := json.Marshal(obj)
+	if err != nil {
+		t.Fatal(err)
+	}
+	b, _ := json.Marshal(admissionv1.AdmissionReview{
+		TypeMeta: metav1.TypeMeta{APIVersion: "admission.k8s.io/v1", Kind: "AdmissionReview"},
+		Request: &admissionv1.AdmissionRequest{
+			UID: "req-1", Operation: op, Resource: res, Namespace: "ns", Object: runtime.RawExtension{Raw: raw},
+		},
+	})
+	return b
+}
+
+func owned(p *corev1.Pod) {
+	p.OwnerReferences = []metav1.OwnerReference{{APIVersion: "apps/v1", Kind: "ReplicaSet", Name: "web", UID: "rs-1", Controller: ptr.To(true)}}
+}
+
+func TestHandler(t *testing.T) {
+	rsPod := podWith(owned)
+	for _, tc := range []struct {
+		name        string
+		body        []byte
+		source      ExclusionSource
+		wantStatus  int
+		wantAllowed bool
+		wantPatched bool
+		wantCode    int32
+		wantWarning string
+		check       func(t *testing.T, mutated *corev1.Pod)
+	}{
+		{name: "pod create is mutated with its owner's exclusions",
+			body:       review(t, admissionv1.Create, podResource, rsPod),
+			source:     fakeExclusions{nodes: map[types.UID][]string{"rs-1": {"vk-a"}}},
+			wantStatus: 200, wantAllowed: true, wantPatched: true,
+			check: func(t *testing.T, p *corev1.Pod) {
+				want := requiredAff(nodeSelector(terms(expr(corev1.LabelHostname, corev1.NodeSelectorOpNotIn, "vk-a"))))
+				if diff := cmp.Diff(want, p.Spec.Affinity); diff != "" {
+					t.Errorf("affinity (-want +got):\n%s", diff)
+				}
+			}},
+		{name: "exclusions not loaded: mutated with a warning",
+			body:       review(t, admissionv1.Create, podResource, rsPod),
+			source:     fakeExclusions{err: errors.New("still loading")},
+			wantStatus: 200, wantAllowed: true, wantPatched: true, wantWarning: "not applied"},
+		{name: "update passes through", body: review(t, admissionv1.Update, podResource, rsPod),
+			wantStatus: 200, wantAllowed: true},
+		{name: "not a pod passes through with a warning",
+			body:       review(t, admissionv1.Create, metav1.GroupVersionResource{Group: "apps", Version: "v1", Resource: "deployments"}, map[string]string{}),
+			wantStatus: 200, wantAllowed: true, wantWarning: "not a pod"},
+		{name: "undecodable pod is denied",
+			body:       review(t, admissionv1.Create, podResource, map[string]any{"spec": "nope"}),
+			wantStatus: 200, wantCode: 400},
+		{name: "malformed saved constraints are denied",
+			body: review(t, admissionv1.Create, podResource, podWith(func(p *corev1.Pod) {
+				p.Annotations = map[string]string{constraints.Annotation: "]"}
+			})),
+			wantStatus: 200, wantCode: 400},
+		{name: "garbage body is a bad request", body: []byte("{"), wantStatus: 400},
+		{name: "review without request is a bad request", body: []byte(`{"kind":"AdmissionReview"}`), wantStatus: 400},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			h := NewHandler(HandlerConfig{Options: DefaultOptions(), Exclusions: tc.source})
+			rec := httptest.NewRecorder()
+			h.ServeHTTP(rec, httptest.NewRequest(http.MethodPost, MutatePath, bytes.NewReader(tc.body)))
+			if rec.Code != tc.wantStatus {
+				t.Fatalf("status %d, want %d: %s", rec.Code, tc.wantStatus, rec.Body)
+			}
+			if rec.Code != 200 {
+				return
+			}
+			var out admissionv1.AdmissionReview
+			if err := json.Unmarshal(rec.Body.Bytes(), &out); err != nil {
+				t.Fatal(err)
+			}
+			r := out.Response
+			if out.Kind != "AdmissionReview" || r == nil || r.UID != "req-1" {
+				t.Fatalf("malformed response %+v", out)
+			}
+			if r.Allowed != tc.wantAllowed || (r.Patch != nil) != tc.wantPatched {
+				t.Errorf("allowed=%v patched=%v, want %v %v", r.Allowed, r.Patch != nil, tc.wantAllowed, tc.wantPatched)
+			}
+			if tc.wantCode != 0 && (r.Result == nil || r.Result.Code != tc.wantCode) {
+				t.Errorf("result %+v, want code %d", r.Result, tc.wantCode)
+			}
+			if tc.wantWarning != "" && !strings.Contains(strings.Join(r.Warnings, "\n"), tc.wantWarning) {
+				t.Errorf("warnings %q, want one containing %q", r.Warnings, tc.wantWarning)
+			}
+			if tc.check != nil {
+				tc.check(t, applyPatch(t, rsPod, r.Patch))
+			}
+		})
+	}
+}
+
+func TestHandlerRejectsGet(t *testing.T) {
+	rec := httptest.NewRecorder()
+	NewHandler(HandlerConfig{}).ServeHTTP(rec, httptest.NewRequest(http.MethodGet, MutatePath, nil))
+	if rec.Code != http.StatusMethodNotAllowed {
+		t.Errorf("status %d", rec.Code)
+	}
+}
+
+// recordGetter is an in-memory RecordGetter.
+type recordGetter map[string]*v1alpha1.PlacementExclusion
+
+func (g recordGetter) Get(ns, name string) (*v1alpha1.PlacementExclusion, bool, error) {
+	r, ok := g[ns+"/"+name]
+	return r, ok, nil
+}
+
+func (g recordGetter) HasSynced() bool { return g != nil }
+
+func TestRecordExclusions(t *testing.T) {
+	now := time.Date(2026, 1, 1, 0, 0, 0, 0, time.UTC)
+	owner := metav1.OwnerReference{APIVersion: "apps/v1", Kind: "ReplicaSet", Name: "web", UID: "rs-1"}
+	rec := placement.NewRecord("ns", owner)
+	rec.Spec.Exclusions = []v1alpha1.NodeExclusion{
+		{Node: "vk-a", ExpiresAt: metav1.NewTime(now.Add(time.Minute))},
+		{Node: "vk-old", ExpiresAt: metav1.NewTime(now.Add(-time.Minute))},
+	}
+	src := NewRecordExclusions(recordGetter{"ns/replicaset-web": rec})
+	for _, tc := range []struct {
+		name  string
+		ns    string
+		owner metav1.OwnerReference
+		want  []string
+	}{
+		{name: "active entries of the owner", ns: "ns", owner: owner, want: []string{"vk-a"}},
+		{name: "another controller with the same name", ns: "ns", owner: metav1.OwnerReference{Kind: "ReplicaSet", Name: "web", UID: "rs-2"}},
+		{name: "another namespace", ns: "other", owner: owner},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			got, err := src.Exclusions(tc.ns, &tc.owner, now)
+			if err != nil {
+				t.Fatal(err)
+			}
+			if diff := cmp.Diff(tc.want, got); diff != "" {
+				t.Errorf("(-want +got):\n%s", diff)
+			}
+		})
+	}
+	if _, err := NewRecordExclusions(recordGetter(nil)).Exclusions("ns", &owner, now); err == nil {
+		t.Error("an unsynced cache gave an answer")
+	}
+}
