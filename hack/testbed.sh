@@ -156,6 +156,10 @@ up() {
       kubectl --kubeconfig "$(kubeconfig "$c")" apply -f "$root/hack/testbed/kwok-streaming.yaml" >/dev/null
     done
   fi
+  # The project's own API (capacity summaries, placement exclusions) in the upper cluster.
+  if compgen -G "$root/manifests/crds/*.yaml" >/dev/null; then
+    kubectl --kubeconfig "$(kubeconfig upper)" apply -f "$root/manifests/crds/" >/dev/null
+  fi
   for c in "${clusters[@]}"; do
     kubectl --kubeconfig "$(kubeconfig "$c")" wait --for=condition=Ready node --all --timeout=60s >/dev/null
   done

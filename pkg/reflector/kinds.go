@@ -103,13 +103,15 @@ func Secrets(c Clusters) Kind[*corev1.Secret] {
 	}
 }
 
-// PVCs reflects PersistentVolumeClaims. A claim's spec is immutable once bound below, so
-// only its labels, annotations and requested size follow the upper claim.
+// PVCs reflects PersistentVolumeClaims. A copy lives as long as its upper claim (not as
+// long as the pods that use it), as the data does. A claim's spec is immutable once
+// bound below, so only its labels, annotations and requested size follow the upper claim.
 func PVCs(c Clusters) Kind[*corev1.PersistentVolumeClaim] {
 	up, low := c.Upper.Core().V1().PersistentVolumeClaims().Lister(), c.LowerOwned.Core().V1().PersistentVolumeClaims().Lister()
 	api := c.Lower.CoreV1().PersistentVolumeClaims
 	return Kind[*corev1.PersistentVolumeClaim]{
-		Name: "persistentvolumeclaim",
+		Name:       "persistentvolumeclaim",
+		KeepUnused: true,
 		UpperGet: func(ns, n string) (*corev1.PersistentVolumeClaim, error) {
 			return up.PersistentVolumeClaims(ns).Get(n)
 		},

@@ -37,6 +37,9 @@ type Object interface {
 type Kind[T Object] struct {
 	// Name is the kind's name in logs, events and metrics ("configmap").
 	Name string
+	// KeepUnused keeps a copy while its upper object exists even when no pod uses it
+	// any more: a claim's data outlives the pods that mount it.
+	KeepUnused bool
 	// UpperGet reads the upper object (from an informer cache).
 	UpperGet func(namespace, name string) (T, error)
 	// LowerGet reads our lower copy (from an informer cache of owned objects).
@@ -164,7 +167,7 @@ func (r *Reflector[T]) Ensure(ctx context.Context, namespace, name string) error
 // Handlers returns the event handlers for the upper and the lower (owned) informer.
 func (r *Reflector[T]) Handlers() (upper, lower cache.ResourceEventHandler) {
 	enqueueUsed := func(obj any) {
-		if key, err := cache.DeletionHandlingMetaNamespaceKeyFunc(obj); err == nil && r.used(key) {
+		if key, err := cache.DeletionHandlingMetaNamespaceKeyFunc(obj); err == nil && (r.used(key) || r.kind.KeepUnused) {
 			r.queue.Add(key)
 		}
 	}
@@ -229,12 +232,15 @@ func (r *Reflector[T]) handle(ctx context.Context, key string) (err error) {
 		return lerr
 	}
 	haveLower := lerr == nil && r.cfg.Owner.Owns(lower)
-	if apierrors.IsNotFound(uerr) || !r.used(key) {
+	if apierrors.IsNotFound(uerr) || (!r.used(key) && !(r.kind.KeepUnused && haveLower)) {
 		if !haveLower {
 			return nil
 		}
 		op = "delete"
 		return r.delete(ctx, lower)
+	}
+	if !r.used(key) && !haveLower {
+		return nil
 	}
 	desired, skip := r.kind.Translate(upper, r.cfg.Owner)
 	if skip != "" {

@@ -59,7 +59,10 @@ func PodToLower(upper *corev1.Pod, opts PodOptions) (*corev1.Pod, error) {
 	spec.NodeName = ""
 	spec.EphemeralContainers = nil
 	spec.SchedulerName = "" // the lower cluster's default scheduler places it
-	spec.Priority = nil     // admission below resolves it from the class
+	// Admission below resolves both from the lower class; the upper values (filled in
+	// from the upper class) would be rejected when they differ.
+	spec.Priority = nil
+	spec.PreemptionPolicy = nil
 	if spec.PriorityClassName != "" && (opts.HasPriorityClass == nil || !opts.HasPriorityClass(spec.PriorityClassName)) {
 		spec.PriorityClassName = ""
 	}
@@ -272,8 +275,11 @@ func withoutMounts(mounts []corev1.VolumeMount, dropped map[string]bool) []corev
 
 // ApplyUpdate copies onto a lower pod the fields a kubelet honours on update: container
 // images, activeDeadlineSeconds, added tolerations, labels and annotations. desired is
-// PodToLower of the updated upper pod. It returns whether anything changed.
-func ApplyUpdate(lower, desired *corev1.Pod) (bool, error) {
+// PodToLower of the updated upper pod; previous is PodToLower of the upper pod applied
+// before (nil if unknown, e.g. after a restart). Labels and annotations that lower
+// components wrote are kept: only keys that previous had and desired dropped are
+// removed. It returns whether anything changed.
+func ApplyUpdate(lower, desired, previous *corev1.Pod) (bool, error) {
 	before := lower.DeepCopy()
 	if len(lower.Spec.Containers) != len(desired.Spec.Containers) || len(lower.Spec.InitContainers) != len(desired.Spec.InitContainers) {
 		return false, fmt.Errorf("pod %s/%s: container lists differ; a pod's containers cannot change", lower.Namespace, lower.Name)
@@ -290,9 +296,34 @@ func ApplyUpdate(lower, desired *corev1.Pod) (bool, error) {
 			lower.Spec.Tolerations = append(lower.Spec.Tolerations, t)
 		}
 	}
-	lower.Labels = copyMap(desired.Labels)
-	lower.Annotations = copyMap(desired.Annotations)
+	var prevLabels, prevAnnotations map[string]string
+	if previous != nil {
+		prevLabels, prevAnnotations = previous.Labels, previous.Annotations
+	}
+	lower.Labels = mergeOwned(lower.Labels, desired.Labels, prevLabels)
+	lower.Annotations = mergeOwned(lower.Annotations, desired.Annotations, prevAnnotations)
 	return !podMetaSpecEqual(before, lower), nil
+}
+
+// mergeOwned sets every desired key on current and removes the keys we set before
+// (previous) that desired no longer has; keys written by others stay.
+func mergeOwned(current, desired, previous map[string]string) map[string]string {
+	out := copyMap(current)
+	if out == nil {
+		out = map[string]string{}
+	}
+	for k := range previous {
+		if _, keep := desired[k]; !keep {
+			delete(out, k)
+		}
+	}
+	for k, v := range desired {
+		out[k] = v
+	}
+	if len(out) == 0 {
+		return nil
+	}
+	return out
 }
 
 func podMetaSpecEqual(a, b *corev1.Pod) bool {

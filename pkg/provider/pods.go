@@ -1,0 +1,295 @@
+package provider
+
+import (
+	"context"
+	"fmt"
+	"time"
+
+	"github.com/virtual-kubelet/virtual-kubelet/errdefs"
+	corev1 "k8s.io/api/core/v1"
+	apierrors "k8s.io/apimachinery/pkg/api/errors"
+	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
+	"k8s.io/apimachinery/pkg/types"
+	"k8s.io/apimachinery/pkg/util/sets"
+	"k8s.io/klog/v2"
+
+	"github.com/tensile-kube/tensile/pkg/translate"
+)
+
+// Event reasons recorded on upper pods.
+const (
+	ReasonForeignPod      = "ForeignLowerPod"
+	ReasonLowerRecreated  = "LowerPodRecreated"
+	ReasonDependencyError = "LowerDependencyFailed"
+)
+
+func podKey(namespace, name string) string { return namespace + "/" + name }
+
+// CreatePod creates the pod's dependencies and then the pod in the lower cluster. It is
+// idempotent: after a restart it adopts the lower pod it created before (same upper
+// UID), replaces one left from an earlier upper pod of the same name, and never touches
+// a lower pod that is not ours.
+func (p *Provider) CreatePod(ctx context.Context, upper *corev1.Pod) error {
+	start := time.Now()
+	err := p.createPod(ctx, upper)
+	observeOp("create", err, start)
+	return err
+}
+
+func (p *Provider) createPod(ctx context.Context, upper *corev1.Pod) error {
+	desired, err := p.lowerPod(upper)
+	if err != nil {
+		return err
+	}
+	if err := p.ensureNamespace(ctx, upper.Namespace); err != nil {
+		return err
+	}
+	if err := p.ensureDependencies(ctx, desired); err != nil {
+		p.cfg.Recorder.Eventf(upper, corev1.EventTypeWarning, ReasonDependencyError, "%v", err)
+		return err
+	}
+	_, err = p.cfg.Lower.CoreV1().Pods(upper.Namespace).Create(ctx, desired, metav1.CreateOptions{})
+	if apierrors.IsAlreadyExists(err) {
+		err = p.adopt(ctx, upper)
+	}
+	if err != nil {
+		return err
+	}
+	p.views.Store(podKey(upper.Namespace, upper.Name), upper.DeepCopy())
+	return nil
+}
+
+// adopt resolves a name collision on create.
+func (p *Provider) adopt(ctx context.Context, upper *corev1.Pod) error {
+	live, err := p.cfg.Lower.CoreV1().Pods(upper.Namespace).Get(ctx, upper.Name, metav1.GetOptions{})
+	if apierrors.IsNotFound(err) {
+		return fmt.Errorf("lower pod %s/%s vanished while being created; retrying", upper.Namespace, upper.Name)
+	}
+	if err != nil {
+		return err
+	}
+	if !p.cfg.Owner.Owns(live) {
+		msg := fmt.Sprintf("the lower cluster already has a pod %s/%s that this virtual node did not create; it is left untouched and this pod stays Pending", upper.Namespace, upper.Name)
+		p.cfg.Recorder.Event(upper, corev1.EventTypeWarning, ReasonForeignPod, msg)
+		return errdefs.AsInvalidInput(fmt.Errorf("%s", msg))
+	}
+	if translate.UpperUID(live) == upper.UID {
+		return nil // ours already: created before a restart
+	}
+	// Left from an earlier upper pod of the same name: remove it, then create anew.
+	uid := live.UID
+	zero := int64(0)
+	if err := p.cfg.Lower.CoreV1().Pods(upper.Namespace).Delete(ctx, upper.Name, metav1.DeleteOptions{
+		GracePeriodSeconds: &zero, Preconditions: &metav1.Preconditions{UID: &uid},
+	}); err != nil && !apierrors.IsNotFound(err) {
+		return err
+	}
+	return fmt.Errorf("replaced stale lower pod %s/%s of an earlier upper pod; retrying create", upper.Namespace, upper.Name)
+}
+
+func (p *Provider) lowerPod(upper *corev1.Pod) (*corev1.Pod, error) {
+	return translate.PodToLower(upper, translate.PodOptions{
+		Owner:                   p.cfg.Owner,
+		KeepServiceAccountToken: p.cfg.KeepServiceAccountToken,
+		HasPriorityClass:        p.priorities,
+	})
+}
+
+func (p *Provider) ensureNamespace(ctx context.Context, namespace string) error {
+	if _, ok := p.namespaces.Load(namespace); ok {
+		return nil
+	}
+	ns := &corev1.Namespace{ObjectMeta: metav1.ObjectMeta{Name: namespace}}
+	p.cfg.Owner.Mark(ns, "")
+	_, err := p.cfg.Lower.CoreV1().Namespaces().Create(ctx, ns, metav1.CreateOptions{})
+	if err != nil && !apierrors.IsAlreadyExists(err) {
+		return fmt.Errorf("creating lower namespace %s: %w", namespace, err)
+	}
+	p.namespaces.Store(namespace, struct{}{})
+	return nil
+}
+
+// ensureDependencies records what the lower pod uses and makes each object current
+// below. It reads the translated pod: what translation dropped (the upper token volume
+// and its kube-root-ca.crt) is no dependency, and the lower cluster's own objects of
+// those names must stay untouched.
+func (p *Provider) ensureDependencies(ctx context.Context, pod *corev1.Pod) error {
+	d := translate.PodDependencies(pod)
+	key := types.NamespacedName{Namespace: pod.Namespace, Name: pod.Name}
+	for kind, names := range map[string]sets.Set[string]{
+		"configmap":             d.ConfigMaps,
+		"secret":                d.Secrets,
+		"persistentvolumeclaim": d.PVCs,
+	} {
+		dep := p.deps[kind]
+		dep.Track(key, names)
+		for _, n := range sets.List(names) {
+			if err := dep.Ensure(ctx, pod.Namespace, n); err != nil {
+				return fmt.Errorf("%s %s/%s: %w", kind, pod.Namespace, n, err)
+			}
+		}
+	}
+	return nil
+}
+
+// UpdatePod applies the changes a kubelet honours to the lower pod.
+func (p *Provider) UpdatePod(ctx context.Context, upper *corev1.Pod) error {
+	start := time.Now()
+	err := p.updatePod(ctx, upper)
+	observeOp("update", err, start)
+	return err
+}
+
+func (p *Provider) updatePod(ctx context.Context, upper *corev1.Pod) error {
+	desired, err := p.lowerPod(upper)
+	if err != nil {
+		return err
+	}
+	lower, err := p.cfg.Lower.CoreV1().Pods(upper.Namespace).Get(ctx, upper.Name, metav1.GetOptions{})
+	if apierrors.IsNotFound(err) {
+		return p.createPod(ctx, upper)
+	}
+	if err != nil {
+		return err
+	}
+	if !p.cfg.Owner.Owns(lower) || translate.UpperUID(lower) != upper.UID {
+		return p.adopt(ctx, upper)
+	}
+	if err := p.ensureDependencies(ctx, desired); err != nil {
+		return err
+	}
+	var previous *corev1.Pod
+	if v, ok := p.views.Load(podKey(upper.Namespace, upper.Name)); ok {
+		if previous, err = p.lowerPod(v.(*corev1.Pod)); err != nil {
+			previous = nil
+		}
+	}
+	changed, err := translate.ApplyUpdate(lower, desired, previous)
+	if err != nil {
+		return errdefs.AsInvalidInput(err)
+	}
+	if changed {
+		if _, err := p.cfg.Lower.CoreV1().Pods(lower.Namespace).Update(ctx, lower, metav1.UpdateOptions{}); err != nil {
+			return err
+		}
+	}
+	p.views.Store(podKey(upper.Namespace, upper.Name), upper.DeepCopy())
+	return nil
+}
+
+// DeletePod deletes the lower pod with the upper pod's grace period. The upper pod is
+// removed once the lower one is gone (see reconcile).
+func (p *Provider) DeletePod(ctx context.Context, upper *corev1.Pod) error {
+	start := time.Now()
+	err := p.deletePod(ctx, upper)
+	observeOp("delete", err, start)
+	return err
+}
+
+func (p *Provider) deletePod(ctx context.Context, upper *corev1.Pod) error {
+	key := types.NamespacedName{Namespace: upper.Namespace, Name: upper.Name}
+	p.views.Delete(key.String())
+	for _, d := range p.deps {
+		d.Release(key)
+	}
+	lower, err := p.lowerPods.Pods(upper.Namespace).Get(upper.Name)
+	if apierrors.IsNotFound(err) || (err == nil && !p.cfg.Owner.Owns(lower)) {
+		p.queue.Add(key.String()) // nothing below: let reconcile finish the upper pod
+		return errdefs.NotFoundf("pod %s not found in the lower cluster", key)
+	}
+	if err != nil {
+		return err
+	}
+	if upper.UID != "" && translate.UpperUID(lower) != upper.UID {
+		return errdefs.NotFoundf("lower pod %s belongs to another upper pod", key)
+	}
+	uid := lower.UID
+	opts := metav1.DeleteOptions{Preconditions: &metav1.Preconditions{UID: &uid}}
+	if upper.DeletionGracePeriodSeconds != nil {
+		opts.GracePeriodSeconds = upper.DeletionGracePeriodSeconds
+	}
+	err = p.cfg.Lower.CoreV1().Pods(lower.Namespace).Delete(ctx, lower.Name, opts)
+	if apierrors.IsNotFound(err) || apierrors.IsConflict(err) {
+		return nil
+	}
+	if err == nil {
+		klog.FromContext(ctx).V(2).Info("Deleted lower pod", "pod", klog.KObj(lower), "gracePeriod", opts.GracePeriodSeconds)
+	}
+	return err
+}
+
+// GetPod returns the upper view of the lower pod (nil, NotFound when there is none).
+func (p *Provider) GetPod(_ context.Context, namespace, name string) (*corev1.Pod, error) {
+	lower, err := p.ownedLowerPod(namespace, name)
+	if err != nil {
+		return nil, err
+	}
+	return p.upperView(lower), nil
+}
+
+// GetPodStatus returns the lower pod's status.
+func (p *Provider) GetPodStatus(_ context.Context, namespace, name string) (*corev1.PodStatus, error) {
+	lower, err := p.ownedLowerPod(namespace, name)
+	if err != nil {
+		return nil, err
+	}
+	return lower.Status.DeepCopy(), nil
+}
+
+// GetPods returns the upper view of every lower pod this node created; virtual-kubelet
+// deletes those whose upper pod no longer exists (e.g. deleted while we were down).
+func (p *Provider) GetPods(context.Context) ([]*corev1.Pod, error) {
+	lowers, err := p.lowerPods.List(p.cfg.Owner.Selector())
+	if err != nil {
+		return nil, err
+	}
+	out := make([]*corev1.Pod, 0, len(lowers))
+	for _, l := range lowers {
+		out = append(out, p.upperView(l))
+	}
+	return out, nil
+}
+
+func (p *Provider) ownedLowerPod(namespace, name string) (*corev1.Pod, error) {
+	lower, err := p.lowerPods.Pods(namespace).Get(name)
+	if apierrors.IsNotFound(err) || (err == nil && !p.cfg.Owner.Owns(lower)) {
+		return nil, errdefs.NotFoundf("pod %s/%s not found in the lower cluster", namespace, name)
+	}
+	return lower, err
+}
+
+// upperView is the lower pod as virtual-kubelet should see it: the upper pod we applied
+// (when we know it) with the lower status, else the lower pod without our marks.
+func (p *Provider) upperView(lower *corev1.Pod) *corev1.Pod {
+	if v, ok := p.views.Load(podKey(lower.Namespace, lower.Name)); ok {
+		view := v.(*corev1.Pod).DeepCopy()
+		if view.UID == translate.UpperUID(lower) {
+			view.Status = *lower.Status.DeepCopy()
+			return view
+		}
+	}
+	view := lower.DeepCopy()
+	view.UID = translate.UpperUID(lower)
+	view.Labels = withoutOwnership(view.Labels)
+	view.Annotations = withoutOwnership(view.Annotations)
+	return view
+}
+
+func withoutOwnership(m map[string]string) map[string]string {
+	out := map[string]string{}
+	for k, v := range m {
+		if k != translate.LabelVirtualNode && k != translate.LabelUpperCluster && k != translate.AnnotationUpperUID {
+			out[k] = v
+		}
+	}
+	if len(out) == 0 {
+		return nil
+	}
+	return out
+}
+
+// OwnedLowerPods returns the lower pods this virtual node created (shared cache: do not
+// modify them).
+func (p *Provider) OwnedLowerPods() ([]*corev1.Pod, error) {
+	return p.lowerPods.List(p.cfg.Owner.Selector())
+}

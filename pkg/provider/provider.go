@@ -1,0 +1,171 @@
+// Package provider is the virtual-kubelet provider that runs a virtual node's pods in a
+// lower cluster. virtual-kubelet's controllers own the upper side (watching pods bound
+// to the node, writing their status, the node object and its lease); this package owns
+// the lower side: it creates, updates and deletes the lower pods and the objects they
+// depend on, and reports lower state back through the PodNotifier callback.
+package provider
+
+import (
+	"context"
+	"errors"
+	"sync"
+	"time"
+
+	"github.com/virtual-kubelet/virtual-kubelet/node"
+	corev1 "k8s.io/api/core/v1"
+	"k8s.io/apimachinery/pkg/types"
+	"k8s.io/apimachinery/pkg/util/sets"
+	"k8s.io/client-go/informers"
+	"k8s.io/client-go/kubernetes"
+	corev1listers "k8s.io/client-go/listers/core/v1"
+	"k8s.io/client-go/tools/cache"
+	"k8s.io/client-go/tools/record"
+	"k8s.io/client-go/util/workqueue"
+
+	"github.com/tensile-kube/tensile/pkg/reflector"
+	"github.com/tensile-kube/tensile/pkg/translate"
+)
+
+// Config configures a Provider.
+type Config struct {
+	// Owner identifies this virtual node; everything created below carries its marks.
+	Owner translate.Owner
+	// Upper is a client of the upper cluster (for the final delete of upper pods).
+	Upper kubernetes.Interface
+	// Lower is a client of the lower cluster.
+	Lower kubernetes.Interface
+	// UpperPods lists the upper pods bound to this node (virtual-kubelet's cache).
+	UpperPods corev1listers.PodLister
+	// UpperInformers serves the upper ConfigMaps, Secrets and PVCs pods depend on.
+	UpperInformers informers.SharedInformerFactory
+	// LowerInformers serves every lower pod (capacity needs them all), nodes and
+	// PriorityClasses.
+	LowerInformers informers.SharedInformerFactory
+	// LowerEvents serves the lower cluster's pod events.
+	LowerEvents informers.SharedInformerFactory
+	// LowerOwnedInformers serves the lower objects this node created (label-selected).
+	LowerOwnedInformers informers.SharedInformerFactory
+	// Recorder records events on upper objects.
+	Recorder record.EventRecorder
+	// KeepServiceAccountToken passes the upper token volume down (off by default).
+	KeepServiceAccountToken bool
+	// Workers is the number of status workers; default 8.
+	Workers int
+}
+
+// dependency is what the provider needs of a reflector: track a pod's uses, ensure one
+// object below now, release a pod's uses.
+type dependency interface {
+	Track(pod types.NamespacedName, names sets.Set[string])
+	Ensure(ctx context.Context, namespace, name string) error
+	Release(pod types.NamespacedName)
+	Run(ctx context.Context)
+}
+
+// Provider implements virtual-kubelet's PodLifecycleHandler and PodNotifier.
+type Provider struct {
+	cfg        Config
+	lowerPods  corev1listers.PodLister
+	priorities func(string) bool
+	deps       map[string]dependency // "configmap", "secret", "persistentvolumeclaim"
+	namespaces sync.Map              // lower namespaces known to exist
+
+	// views holds, per upper pod key, the upper pod last applied below: GetPod returns it
+	// so virtual-kubelet's podsEqual compares like with like and does not update the
+	// lower pod on every resync.
+	views sync.Map
+
+	queue  workqueue.TypedRateLimitingInterface[string]
+	notify func(*corev1.Pod)
+	start  time.Time
+}
+
+var (
+	_ node.PodLifecycleHandler = (*Provider)(nil)
+	_ node.PodNotifier         = (*Provider)(nil)
+)
+
+// New builds a provider and registers its informer handlers. Informers must be started
+// by the caller after New returns.
+func New(cfg Config) (*Provider, error) {
+	switch {
+	case cfg.Owner.VirtualNode == "" || cfg.Owner.UpperCluster == "":
+		return nil, errors.New("provider: owner is required")
+	case cfg.Upper == nil || cfg.Lower == nil:
+		return nil, errors.New("provider: upper and lower clients are required")
+	case cfg.UpperPods == nil || cfg.UpperInformers == nil || cfg.LowerInformers == nil || cfg.LowerOwnedInformers == nil || cfg.LowerEvents == nil:
+		return nil, errors.New("provider: listers and informer factories are required")
+	case cfg.Recorder == nil:
+		return nil, errors.New("provider: an event recorder is required")
+	}
+	if cfg.Workers <= 0 {
+		cfg.Workers = 8
+	}
+	p := &Provider{
+		cfg:       cfg,
+		lowerPods: cfg.LowerInformers.Core().V1().Pods().Lister(),
+		queue: workqueue.NewTypedRateLimitingQueueWithConfig(workqueue.DefaultTypedControllerRateLimiter[string](),
+			workqueue.TypedRateLimitingQueueConfig[string]{Name: "pod_status"}),
+		start: time.Now(),
+	}
+	pcs := cfg.LowerInformers.Scheduling().V1().PriorityClasses().Lister()
+	p.priorities = func(name string) bool { _, err := pcs.Get(name); return err == nil }
+	if err := p.buildReflectors(); err != nil {
+		return nil, err
+	}
+	if _, err := cfg.LowerInformers.Core().V1().Pods().Informer().AddEventHandler(p.lowerPodHandler()); err != nil {
+		return nil, err
+	}
+	if _, err := cfg.LowerEvents.Core().V1().Events().Informer().AddEventHandler(p.lowerEventHandler()); err != nil {
+		return nil, err
+	}
+	return p, nil
+}
+
+func (p *Provider) buildReflectors() error {
+	c := reflector.Clusters{Upper: p.cfg.UpperInformers, LowerOwned: p.cfg.LowerOwnedInformers, Lower: p.cfg.Lower}
+	rc := reflector.Config{Owner: p.cfg.Owner, Recorder: p.cfg.Recorder}
+	cm, err := reflector.New(reflector.ConfigMaps(c), rc)
+	if err != nil {
+		return err
+	}
+	sec, err := reflector.New(reflector.Secrets(c), rc)
+	if err != nil {
+		return err
+	}
+	pvc, err := reflector.New(reflector.PVCs(c), rc)
+	if err != nil {
+		return err
+	}
+	up, low := p.cfg.UpperInformers.Core().V1(), p.cfg.LowerOwnedInformers.Core().V1()
+	for _, h := range []struct {
+		upper, lower cache.SharedIndexInformer
+		handlers     func() (cache.ResourceEventHandler, cache.ResourceEventHandler)
+	}{
+		{up.ConfigMaps().Informer(), low.ConfigMaps().Informer(), cm.Handlers},
+		{up.Secrets().Informer(), low.Secrets().Informer(), sec.Handlers},
+		{up.PersistentVolumeClaims().Informer(), low.PersistentVolumeClaims().Informer(), pvc.Handlers},
+	} {
+		hu, hl := h.handlers()
+		if _, err := h.upper.AddEventHandler(hu); err != nil {
+			return err
+		}
+		if _, err := h.lower.AddEventHandler(hl); err != nil {
+			return err
+		}
+	}
+	p.deps = map[string]dependency{"configmap": cm, "secret": sec, "persistentvolumeclaim": pvc}
+	return nil
+}
+
+// Run runs the reflectors until ctx ends. Status workers start with NotifyPods.
+func (p *Provider) Run(ctx context.Context) {
+	for _, d := range p.deps {
+		go d.Run(ctx)
+	}
+	<-ctx.Done()
+	p.queue.ShutDown()
+}
+
+// QueueLen is the status queue's depth, for metrics.
+func (p *Provider) QueueLen() int { return p.queue.Len() }

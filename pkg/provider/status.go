@@ -1,0 +1,198 @@
+package provider
+
+import (
+	"context"
+	"fmt"
+	"time"
+
+	corev1 "k8s.io/api/core/v1"
+	apiequality "k8s.io/apimachinery/pkg/api/equality"
+	apierrors "k8s.io/apimachinery/pkg/api/errors"
+	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
+	"k8s.io/apimachinery/pkg/util/wait"
+	"k8s.io/client-go/tools/cache"
+	"k8s.io/klog/v2"
+
+	"github.com/tensile-kube/tensile/pkg/translate"
+)
+
+// NotifyPods registers virtual-kubelet's status callback and starts the status workers,
+// which are driven by lower pod events: no polling.
+func (p *Provider) NotifyPods(ctx context.Context, cb func(*corev1.Pod)) {
+	p.notify = cb
+	for i := 0; i < p.cfg.Workers; i++ {
+		go wait.UntilWithContext(ctx, p.statusWorker, time.Second)
+	}
+}
+
+// lowerPodHandler queues the upper key of every lower pod of ours that changes.
+func (p *Provider) lowerPodHandler() cache.ResourceEventHandler {
+	enqueue := func(obj any) {
+		pod, ok := obj.(*corev1.Pod)
+		if !ok {
+			tomb, ok := obj.(cache.DeletedFinalStateUnknown)
+			if !ok {
+				return
+			}
+			if pod, ok = tomb.Obj.(*corev1.Pod); !ok {
+				return
+			}
+		}
+		if p.cfg.Owner.Owns(pod) {
+			p.queue.Add(podKey(pod.Namespace, pod.Name))
+		}
+	}
+	return cache.ResourceEventHandlerFuncs{
+		AddFunc:    enqueue,
+		UpdateFunc: func(_, n any) { enqueue(n) },
+		DeleteFunc: enqueue,
+	}
+}
+
+func (p *Provider) statusWorker(ctx context.Context) {
+	for {
+		key, quit := p.queue.Get()
+		if quit {
+			return
+		}
+		if err := p.reconcile(ctx, key); err != nil {
+			klog.FromContext(ctx).Error(err, "Syncing pod status", "pod", key)
+			p.queue.AddRateLimited(key)
+		} else {
+			p.queue.Forget(key)
+		}
+		p.queue.Done(key)
+	}
+}
+
+// reconcile brings the upper pod in line with its lower pod: reflect status, re-create a
+// lower pod deleted behind our back, finish an upper pod whose lower pod is gone, and
+// remove a lower pod whose upper pod no longer exists.
+func (p *Provider) reconcile(ctx context.Context, key string) error {
+	namespace, name, err := cache.SplitMetaNamespaceKey(key)
+	if err != nil {
+		return nil
+	}
+	upper, uerr := p.cfg.UpperPods.Pods(namespace).Get(name)
+	if uerr != nil && !apierrors.IsNotFound(uerr) {
+		return uerr
+	}
+	lower, lerr := p.ownedLowerPod(namespace, name)
+	haveLower := lerr == nil
+	if apierrors.IsNotFound(uerr) {
+		if haveLower {
+			return p.removeOrphan(ctx, lower)
+		}
+		return nil
+	}
+	if haveLower && translate.UpperUID(lower) != upper.UID {
+		haveLower = false // left from an earlier upper pod; CreatePod replaces it
+	}
+	switch {
+	case upper.DeletionTimestamp != nil && !haveLower:
+		return p.finishUpperPod(ctx, upper)
+	case !haveLower:
+		return p.recreateIfLost(ctx, upper)
+	}
+	status := translate.StatusToUpper(upper, lower)
+	if apiequality.Semantic.DeepEqual(status.Status, upper.Status) || p.notify == nil {
+		return nil
+	}
+	observeStatusLag(lower)
+	p.notify(status)
+	return nil
+}
+
+// recreateIfLost re-creates a lower pod that was deleted out of band while the upper pod
+// still says it should run. Pods never created (not in views) are left to
+// virtual-kubelet, which calls CreatePod for them.
+func (p *Provider) recreateIfLost(ctx context.Context, upper *corev1.Pod) error {
+	if _, known := p.views.Load(podKey(upper.Namespace, upper.Name)); !known {
+		return nil
+	}
+	if upper.Status.Phase == corev1.PodSucceeded || upper.Status.Phase == corev1.PodFailed {
+		return nil
+	}
+	if err := p.createPod(ctx, upper); err != nil {
+		return err
+	}
+	p.cfg.Recorder.Event(upper, corev1.EventTypeWarning, ReasonLowerRecreated,
+		"The lower pod was deleted outside this virtual node; re-created it")
+	return nil
+}
+
+// finishUpperPod deletes an upper pod being deleted once its lower pod is gone, as a
+// kubelet does once the containers have stopped. Without it the upper pod would linger
+// for its whole grace period.
+func (p *Provider) finishUpperPod(ctx context.Context, upper *corev1.Pod) error {
+	uid := upper.UID
+	zero := int64(0)
+	err := p.cfg.Upper.CoreV1().Pods(upper.Namespace).Delete(ctx, upper.Name, metav1.DeleteOptions{
+		GracePeriodSeconds: &zero, Preconditions: &metav1.Preconditions{UID: &uid},
+	})
+	if apierrors.IsNotFound(err) || apierrors.IsConflict(err) {
+		return nil
+	}
+	return err
+}
+
+// removeOrphan deletes a lower pod of ours whose upper pod is gone, after checking the
+// API server: the cache may simply not have seen a new upper pod yet.
+func (p *Provider) removeOrphan(ctx context.Context, lower *corev1.Pod) error {
+	live, err := p.cfg.Upper.CoreV1().Pods(lower.Namespace).Get(ctx, lower.Name, metav1.GetOptions{})
+	switch {
+	case err == nil && live.UID == translate.UpperUID(lower) && live.Spec.NodeName == p.cfg.Owner.VirtualNode:
+		return nil
+	case err != nil && !apierrors.IsNotFound(err):
+		return err
+	}
+	uid := lower.UID
+	err = p.cfg.Lower.CoreV1().Pods(lower.Namespace).Delete(ctx, lower.Name, metav1.DeleteOptions{Preconditions: &metav1.Preconditions{UID: &uid}})
+	if apierrors.IsNotFound(err) || apierrors.IsConflict(err) {
+		return nil
+	}
+	if err != nil {
+		return fmt.Errorf("removing orphaned lower pod %s/%s: %w", lower.Namespace, lower.Name, err)
+	}
+	return nil
+}
+
+// lowerEventHandler reflects lower events about our pods onto the upper pods. The
+// recorder's spam filter rate-limits them per object.
+func (p *Provider) lowerEventHandler() cache.ResourceEventHandler {
+	reflect := func(obj any) {
+		ev, ok := obj.(*corev1.Event)
+		if !ok || ev.InvolvedObject.Kind != "Pod" || eventTime(ev).Before(p.start) {
+			return
+		}
+		lower, err := p.ownedLowerPod(ev.InvolvedObject.Namespace, ev.InvolvedObject.Name)
+		if err != nil || lower.UID != ev.InvolvedObject.UID {
+			return
+		}
+		upper, err := p.cfg.UpperPods.Pods(lower.Namespace).Get(lower.Name)
+		if err != nil || upper.UID != translate.UpperUID(lower) {
+			return
+		}
+		p.cfg.Recorder.Event(upper, ev.Type, ev.Reason, ev.Message)
+	}
+	return cache.ResourceEventHandlerFuncs{
+		AddFunc: reflect,
+		UpdateFunc: func(o, n any) {
+			oe, ok1 := o.(*corev1.Event)
+			ne, ok2 := n.(*corev1.Event)
+			if ok1 && ok2 && ne.Count != oe.Count {
+				reflect(n)
+			}
+		},
+	}
+}
+
+func eventTime(ev *corev1.Event) time.Time {
+	switch {
+	case !ev.LastTimestamp.IsZero():
+		return ev.LastTimestamp.Time
+	case !ev.EventTime.IsZero():
+		return ev.EventTime.Time
+	}
+	return ev.CreationTimestamp.Time
+}

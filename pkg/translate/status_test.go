@@ -1,0 +1,202 @@
+package translate_test
+
+import (
+	"testing"
+	"time"
+
+	"github.com/google/go-cmp/cmp"
+	"github.com/google/go-cmp/cmp/cmpopts"
+	corev1 "k8s.io/api/core/v1"
+	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
+	"k8s.io/utils/ptr"
+
+	"github.com/tensile-kube/tensile/pkg/translate"
+)
+
+var (
+	t0 = metav1.NewTime(time.Date(2025, 1, 2, 3, 4, 5, 0, time.UTC))
+	t1 = metav1.NewTime(t0.Add(time.Minute))
+)
+
+// upperForStatus is the upper pod a status update is computed for: deleting, with
+// metadata that must survive the update untouched.
+func upperForStatus(mods ...func(*corev1.Pod)) *corev1.Pod {
+	p := upperPod(func(p *corev1.Pod) {
+		p.Generation = 3
+		p.ResourceVersion = "900"
+		p.DeletionTimestamp = ptr.To(t1)
+		p.DeletionGracePeriodSeconds = ptr.To[int64](30)
+		p.Status = corev1.PodStatus{Phase: corev1.PodPending, QOSClass: corev1.PodQOSBurstable}
+	})
+	for _, m := range mods {
+		m(p)
+	}
+	return p
+}
+
+func runningStatus() corev1.PodStatus {
+	start := t0
+	return corev1.PodStatus{
+		Phase:    corev1.PodRunning,
+		QOSClass: corev1.PodQOSBestEffort,
+		Conditions: []corev1.PodCondition{
+			{Type: corev1.PodScheduled, Status: corev1.ConditionTrue, LastTransitionTime: t0},
+			{Type: corev1.PodReady, Status: corev1.ConditionTrue, LastTransitionTime: t1},
+		},
+		HostIP:    "192.168.1.10",
+		HostIPs:   []corev1.HostIP{{IP: "192.168.1.10"}},
+		PodIP:     "10.244.1.5",
+		PodIPs:    []corev1.PodIP{{IP: "10.244.1.5"}, {IP: "fd00::5"}},
+		StartTime: &start,
+		InitContainerStatuses: []corev1.ContainerStatus{{
+			Name: "init", Image: "busybox:1",
+			State: corev1.ContainerState{Terminated: &corev1.ContainerStateTerminated{ExitCode: 0, Reason: "Completed", FinishedAt: t0}},
+		}},
+		ContainerStatuses: []corev1.ContainerStatus{{
+			Name: "main", Image: "nginx:1.27", ImageID: "sha256:abc", ContainerID: "containerd://123",
+			Ready: true, Started: ptr.To(true), RestartCount: 2,
+			State: corev1.ContainerState{Running: &corev1.ContainerStateRunning{StartedAt: t1}},
+		}},
+	}
+}
+
+func TestStatusToUpper(t *testing.T) {
+	for _, tc := range []struct {
+		name  string
+		upper *corev1.Pod
+		lower corev1.PodStatus
+		want  *corev1.Pod
+	}{
+		{
+			name:  "running pod: phase, conditions, IPs, start time and container statuses copied; upper QOS kept",
+			upper: upperForStatus(),
+			lower: runningStatus(),
+			want: upperForStatus(func(p *corev1.Pod) {
+				p.Status = runningStatus()
+				p.Status.QOSClass = corev1.PodQOSBurstable
+				p.Status.ObservedGeneration = 3
+			}),
+		},
+		{
+			name: "unschedulable below: PodScheduled=False with reason and message",
+			upper: upperForStatus(func(p *corev1.Pod) {
+				p.Status.Phase = corev1.PodRunning
+				p.Status.PodIP = "10.0.0.9"
+			}),
+			lower: corev1.PodStatus{
+				Phase: corev1.PodPending,
+				Conditions: []corev1.PodCondition{{
+					Type: corev1.PodScheduled, Status: corev1.ConditionFalse, Reason: corev1.PodReasonUnschedulable,
+					Message: "0/3 nodes are available: 3 Insufficient cpu.", LastTransitionTime: t0,
+				}},
+			},
+			want: upperForStatus(func(p *corev1.Pod) {
+				p.Status = corev1.PodStatus{
+					Phase: corev1.PodPending,
+					Conditions: []corev1.PodCondition{{
+						Type: corev1.PodScheduled, Status: corev1.ConditionFalse, Reason: corev1.PodReasonUnschedulable,
+						Message: "0/3 nodes are available: 3 Insufficient cpu.", LastTransitionTime: t0,
+					}},
+					QOSClass:           corev1.PodQOSBurstable,
+					ObservedGeneration: 3,
+				}
+			}),
+		},
+		{
+			name:  "failed pod: reason and message copied; lower QOS used when the upper has none",
+			upper: upperForStatus(func(p *corev1.Pod) { p.Status.QOSClass = "" }),
+			lower: corev1.PodStatus{Phase: corev1.PodFailed, Reason: "Evicted", Message: "low on memory", QOSClass: corev1.PodQOSBestEffort},
+			want: upperForStatus(func(p *corev1.Pod) {
+				p.Status = corev1.PodStatus{Phase: corev1.PodFailed, Reason: "Evicted", Message: "low on memory",
+					QOSClass: corev1.PodQOSBestEffort, ObservedGeneration: 3}
+			}),
+		},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			lower := lowerRunning(func(p *corev1.Pod) {
+				p.ResourceVersion = "5"
+				p.Status = tc.lower
+			})
+			upperBefore := tc.upper.DeepCopy()
+			got := translate.StatusToUpper(tc.upper, lower)
+			if diff := cmp.Diff(tc.want, got); diff != "" {
+				t.Errorf("upper pod (-want +got):\n%s", diff)
+			}
+			if diff := cmp.Diff(upperBefore, tc.upper); diff != "" {
+				t.Errorf("upper input modified (-before +after):\n%s", diff)
+			}
+			// The result must not share memory with the lower pod.
+			for i := range lower.Status.ContainerStatuses {
+				lower.Status.ContainerStatuses[i].Name = "mutated"
+			}
+			for i := range lower.Status.Conditions {
+				lower.Status.Conditions[i].Message = "mutated"
+			}
+			if lower.Status.StartTime != nil {
+				lower.Status.StartTime.Time = time.Time{}
+			}
+			if diff := cmp.Diff(tc.want, got); diff != "" {
+				t.Errorf("result aliases the lower pod (-want +got):\n%s", diff)
+			}
+		})
+	}
+}
+
+func TestTerminatedStatus(t *testing.T) {
+	running := corev1.ContainerState{Running: &corev1.ContainerStateRunning{StartedAt: t0}}
+	waiting := corev1.ContainerState{Waiting: &corev1.ContainerStateWaiting{Reason: "ContainerCreating"}}
+	done := corev1.ContainerState{Terminated: &corev1.ContainerStateTerminated{ExitCode: 0, Reason: "Completed", FinishedAt: t0}}
+	killed := corev1.ContainerState{Terminated: &corev1.ContainerStateTerminated{ExitCode: 137, Reason: "LowerPodGone"}}
+	for _, tc := range []struct {
+		name       string
+		init, main []corev1.ContainerStatus
+		wantInit   []corev1.ContainerStatus
+		wantMain   []corev1.ContainerStatus
+	}{
+		{
+			name:     "running and waiting containers terminated, not ready",
+			main:     []corev1.ContainerStatus{{Name: "a", Ready: true, State: running}, {Name: "b", State: waiting}},
+			wantMain: []corev1.ContainerStatus{{Name: "a", State: killed}, {Name: "b", State: killed}},
+		},
+		{
+			name:     "already terminated containers keep their state",
+			init:     []corev1.ContainerStatus{{Name: "init", State: done}},
+			main:     []corev1.ContainerStatus{{Name: "a", State: done}, {Name: "b", Ready: true, State: running}},
+			wantInit: []corev1.ContainerStatus{{Name: "init", State: done}},
+			wantMain: []corev1.ContainerStatus{{Name: "a", State: done}, {Name: "b", State: killed}},
+		},
+		{
+			name:     "running init container terminated",
+			init:     []corev1.ContainerStatus{{Name: "init", State: running}},
+			main:     []corev1.ContainerStatus{{Name: "a", State: waiting}},
+			wantInit: []corev1.ContainerStatus{{Name: "init", State: killed}},
+			wantMain: []corev1.ContainerStatus{{Name: "a", State: killed}},
+		},
+		{name: "no statuses"},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			upper := upperForStatus(func(p *corev1.Pod) {
+				p.Status.InitContainerStatuses = tc.init
+				p.Status.ContainerStatuses = tc.main
+			})
+			before := upper.DeepCopy()
+			want := upper.DeepCopy()
+			want.Status.InitContainerStatuses = tc.wantInit
+			want.Status.ContainerStatuses = tc.wantMain
+			got := translate.TerminatedStatus(upper, "LowerPodGone")
+			if diff := cmp.Diff(want, got, cmpopts.IgnoreFields(corev1.ContainerStateTerminated{}, "FinishedAt")); diff != "" {
+				t.Errorf("upper pod (-want +got):\n%s", diff)
+			}
+			for _, list := range [][]corev1.ContainerStatus{got.Status.InitContainerStatuses, got.Status.ContainerStatuses} {
+				for _, s := range list {
+					if s.State.Terminated == nil || s.State.Terminated.FinishedAt.IsZero() {
+						t.Errorf("container %s: want a terminated state with finishedAt, got %+v", s.Name, s.State)
+					}
+				}
+			}
+			if diff := cmp.Diff(before, upper); diff != "" {
+				t.Errorf("input modified (-before +after):\n%s", diff)
+			}
+		})
+	}
+}

@@ -1,0 +1,174 @@
+package e2e
+
+import (
+	"context"
+	"fmt"
+	"net"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"strings"
+	"testing"
+	"time"
+
+	corev1 "k8s.io/api/core/v1"
+	apierrors "k8s.io/apimachinery/pkg/api/errors"
+	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
+	"k8s.io/utils/ptr"
+)
+
+// freePort returns a free TCP port on 127.0.0.1.
+func freePort(t testing.TB) int {
+	t.Helper()
+	l, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer l.Close()
+	return l.Addr().(*net.TCPAddr).Port
+}
+
+// VirtualNode is a virtual-node process joined to the upper cluster.
+type VirtualNode struct {
+	*Process
+	Name        string
+	Lower       *Cluster
+	MetricsAddr string
+	args        []string
+}
+
+// startVirtualNode starts bin/virtual-node for lower and waits for its node to be Ready.
+// The node object is deleted when the test ends.
+func startVirtualNode(t testing.TB, name string, lower *Cluster, extra ...string) *VirtualNode {
+	t.Helper()
+	metrics := fmt.Sprintf("127.0.0.1:%d", freePort(t))
+	args := append([]string{
+		"--nodename", name,
+		"--kubeconfig", upper.Kubeconfig,
+		"--client-kubeconfig", lower.Kubeconfig,
+		"--metrics-bind-address", metrics,
+		"--listen-address", fmt.Sprintf("127.0.0.1:%d", freePort(t)),
+		"--lower-metrics-kwok",
+		"--v", "2",
+	}, extra...)
+	t.Cleanup(func() {
+		_ = upper.Client.CoreV1().Nodes().Delete(context.Background(), name, metav1.DeleteOptions{})
+	})
+	vn := &VirtualNode{Name: name, Lower: lower, MetricsAddr: metrics, args: args}
+	vn.Process = startProcess(t, name, "virtual-node", args...)
+	waitNodeReady(t, name, corev1.ConditionTrue, 60*time.Second)
+	return vn
+}
+
+// restart starts the virtual node's process again with the same arguments.
+func (v *VirtualNode) restart(t testing.TB) {
+	t.Helper()
+	v.Process = startProcess(t, v.Name, "virtual-node", v.args...)
+}
+
+func waitNodeReady(t testing.TB, name string, want corev1.ConditionStatus, timeout time.Duration) *corev1.Node {
+	t.Helper()
+	var node *corev1.Node
+	eventually(t, timeout, fmt.Sprintf("node %s Ready=%s", name, want), func(ctx context.Context) (bool, string) {
+		n, err := upper.Client.CoreV1().Nodes().Get(ctx, name, metav1.GetOptions{})
+		if err != nil {
+			return false, err.Error()
+		}
+		node = n
+		for _, c := range n.Status.Conditions {
+			if c.Type == corev1.NodeReady {
+				return c.Status == want, fmt.Sprintf("Ready=%s (%s: %s)", c.Status, c.Reason, c.Message)
+			}
+		}
+		return false, "no Ready condition"
+	})
+	return node
+}
+
+// virtualPod is a pod bound directly to a virtual node (no scheduler involved).
+func virtualPod(ns, name, node string) *corev1.Pod {
+	return &corev1.Pod{
+		ObjectMeta: metav1.ObjectMeta{Name: name, Namespace: ns, Labels: map[string]string{"app": name}},
+		Spec: corev1.PodSpec{
+			NodeName:                      node,
+			TerminationGracePeriodSeconds: ptr.To[int64](5),
+			Tolerations:                   []corev1.Toleration{{Key: "virtual-kubelet.io/provider", Operator: corev1.TolerationOpExists, Effect: corev1.TaintEffectNoSchedule}},
+			Containers: []corev1.Container{{
+				Name: "c", Image: "busybox:1.27", Command: []string{"sleep", "3600"},
+			}},
+		},
+	}
+}
+
+// waitPodRunning waits until the upper pod and its lower pod are Running, and returns both.
+func waitPodRunning(t testing.TB, lower *Cluster, ns, name string, timeout time.Duration) (up, low *corev1.Pod) {
+	t.Helper()
+	eventually(t, timeout, fmt.Sprintf("pod %s/%s Running above and below", ns, name), func(ctx context.Context) (bool, string) {
+		var err error
+		if up, err = upper.Client.CoreV1().Pods(ns).Get(ctx, name, metav1.GetOptions{}); err != nil {
+			return false, "upper: " + err.Error()
+		}
+		if low, err = lower.Client.CoreV1().Pods(ns).Get(ctx, name, metav1.GetOptions{}); err != nil {
+			return false, "lower: " + err.Error()
+		}
+		return up.Status.Phase == corev1.PodRunning && low.Status.Phase == corev1.PodRunning,
+			fmt.Sprintf("upper %s (%s), lower %s", up.Status.Phase, up.Status.Message, low.Status.Phase)
+	})
+	return up, low
+}
+
+func waitGone(t testing.TB, what string, timeout time.Duration, get func(ctx context.Context) error) {
+	t.Helper()
+	eventually(t, timeout, what+" gone", func(ctx context.Context) (bool, string) {
+		err := get(ctx)
+		if apierrors.IsNotFound(err) {
+			return true, ""
+		}
+		if err != nil {
+			return false, err.Error()
+		}
+		return false, "still exists"
+	})
+}
+
+// applyNamespaced applies a manifest into namespace ns.
+func applyNamespaced(t testing.TB, c *Cluster, ns, path string) {
+	t.Helper()
+	if out, err := kubectl(t, c, "apply", "-n", ns, "-f", path); err != nil {
+		t.Fatalf("kubectl apply -n %s %s: %v\n%s", ns, path, err, out)
+	}
+}
+
+// applyFile applies a manifest with kubectl after replacing strings in it.
+func applyFile(t testing.TB, c *Cluster, path string, replace ...string) {
+	t.Helper()
+	b, err := os.ReadFile(path)
+	if err != nil {
+		t.Fatal(err)
+	}
+	doc := strings.NewReplacer(replace...).Replace(string(b))
+	cmd := exec.Command(filepath.Join(binDir, "kubectl"), "--kubeconfig", c.Kubeconfig, "apply", "-f", "-")
+	cmd.Stdin = strings.NewReader(doc)
+	if out, err := cmd.CombinedOutput(); err != nil {
+		t.Fatalf("kubectl apply %s on %s: %v\n%s", path, c.Name, err, out)
+	}
+}
+
+// findEvent returns an event about ns/name with reason, reported by component when
+// component is not empty.
+func findEvent(ctx context.Context, c *Cluster, ns, name, reason string, component ...string) (*corev1.Event, error) {
+	evs, err := c.Client.CoreV1().Events(ns).List(ctx, metav1.ListOptions{FieldSelector: "involvedObject.name=" + name})
+	if err != nil {
+		return nil, err
+	}
+	for i := range evs.Items {
+		e := &evs.Items[i]
+		if e.Reason != reason {
+			continue
+		}
+		if len(component) == 0 || e.Source.Component == component[0] || e.ReportingController == component[0] {
+			return e, nil
+		}
+	}
+	return nil, nil
+}
