@@ -5,9 +5,9 @@ set -uo pipefail
 cd "$(dirname "$0")/.."
 hack/testbed.sh down >/dev/null
 hack/testbed.sh up || { hack/testbed.sh down >/dev/null; exit 1; }
-go test -count=1 -timeout "${E2E_TIMEOUT:-40m}" -v ./test/e2e/... "$@" 2>&1 | tee .testbed/logs/e2e.log
+go test -count=1 -timeout "${E2E_TIMEOUT:-40m}" -v ./test/e2e/... "$@" 2>&1 | tee "${TESTBED_DIR:-.testbed}/logs/e2e.log"
 rc=${PIPESTATUS[0]}
 echo "e2e summary:"
-grep -E '^\s*--- (PASS|FAIL|SKIP)' .testbed/logs/e2e.log | sed 's/^/  /'
+grep -E '^\s*--- (PASS|FAIL|SKIP)' "${TESTBED_DIR:-.testbed}/logs/e2e.log" | sed 's/^/  /'
 if [ -z "${KEEP_TESTBED:-}" ]; then hack/testbed.sh down >/dev/null; fi
 exit "$rc"

@@ -7,7 +7,7 @@
 #   hack/testbed.sh down    # stops every process and removes .testbed/
 #   hack/testbed.sh status
 #
-# Everything lives under .testbed/ (KWOK_WORKDIR, kubeconfigs, logs); nothing is written
+# Everything lives under .testbed/ (or $TESTBED_DIR) (KWOK_WORKDIR, kubeconfigs, logs); nothing is written
 # to ~/.kube or ~/.kwok and nothing listens on a non-loopback address.
 #
 # Node shapes (environment): LOWER_A_NODES=3 LOWER_A_CPU=4 LOWER_A_MEMORY=16Gi
@@ -17,7 +17,10 @@ set -euo pipefail
 
 root=$(cd "$(dirname "$0")/.." && pwd)
 bin=$root/bin
-state=$root/.testbed
+# TESTBED_DIR runs a second, independent test bed (e.g. .testbed-sched) next to the
+# default one: its own clusters, ports and files. It must be a .testbed* folder of the repo.
+state=$root/${TESTBED_DIR:-.testbed}
+case $(basename "$state") in .testbed*) ;; *) echo "testbed: TESTBED_DIR must be a .testbed* folder" >&2; exit 2 ;; esac
 export KWOK_WORKDIR=$state/kwok
 export PATH=$bin:$PATH
 # kwokctl also reads $HOME for defaults: point it inside the test bed.

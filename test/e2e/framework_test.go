@@ -36,7 +36,7 @@ var (
 		_, file, _, _ := runtime.Caller(0)
 		return filepath.Join(filepath.Dir(file), "..", "..")
 	}()
-	testbed = filepath.Join(repoRoot, ".testbed")
+	testbed = filepath.Join(repoRoot, envOr("TESTBED_DIR", ".testbed"))
 	binDir  = filepath.Join(repoRoot, "bin")
 
 	upper, lowerA, lowerB *Cluster
@@ -54,6 +54,13 @@ func TestMain(m *testing.M) {
 		}
 	}
 	os.Exit(m.Run())
+}
+
+func envOr(key, def string) string {
+	if v := os.Getenv(key); v != "" {
+		return v
+	}
+	return def
 }
 
 func loadCluster(name string) (*Cluster, error) {
