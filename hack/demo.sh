@@ -35,10 +35,10 @@ start() {
 
 start vk-a "$bin/virtual-node" --nodename vk-a --kubeconfig "$state/upper.kubeconfig" \
   --client-kubeconfig "$state/lower-a.kubeconfig" --metrics-bind-address 127.0.0.1:10256 \
-  --listen-address 127.0.0.1:10250 --lower-metrics-kwok
+  --listen-address 127.0.0.1:10250 --approve-own-csr
 start vk-b "$bin/virtual-node" --nodename vk-b --kubeconfig "$state/upper.kubeconfig" \
   --client-kubeconfig "$state/lower-b.kubeconfig" --metrics-bind-address 127.0.0.1:10257 \
-  --listen-address 127.0.0.1:10251 --lower-metrics-kwok
+  --listen-address 127.0.0.1:10251 --approve-own-csr
 
 # kube-scheduler ignores --kubeconfig when --config is given: the config names it.
 { cat manifests/multi-scheduler/config.yaml

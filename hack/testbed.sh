@@ -87,6 +87,13 @@ YAML
     value: $pki/admin.key
   - key: kubelet-preferred-address-types
     value: InternalIP
+# Signs the virtual nodes' kubelet-serving certificates (their CSRs).
+- name: kube-controller-manager
+  extraArgs:
+  - key: cluster-signing-cert-file
+    value: $pki/ca.crt
+  - key: cluster-signing-key-file
+    value: $pki/ca.key
 YAML
   fi
   echo "$file"

@@ -164,40 +164,7 @@ func TestNewAuthDelegates(t *testing.T) {
 		t.Fatal(err)
 	}
 
-	// The webhooks post through the client's REST client, so the upper cluster is an
-	// httptest server rather than a fake clientset.
-	var (
-		mu   sync.Mutex
-		sars []authorizationv1.SubjectAccessReviewSpec
-	)
-	upper := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
-		switch r.URL.Path {
-		case "/apis/authentication.k8s.io/v1/tokenreviews":
-			tr := &authenticationv1.TokenReview{}
-			_ = json.NewDecoder(r.Body).Decode(tr)
-			if tr.Spec.Token == "good-token" {
-				tr.Status = authenticationv1.TokenReviewStatus{Authenticated: true, User: authenticationv1.UserInfo{Username: "bob"}}
-			}
-			writeJSON(w, tr)
-		case "/apis/authorization.k8s.io/v1/subjectaccessreviews":
-			sar := &authorizationv1.SubjectAccessReview{}
-			_ = json.NewDecoder(r.Body).Decode(sar)
-			mu.Lock()
-			sars = append(sars, sar.Spec)
-			mu.Unlock()
-			ra := sar.Spec.ResourceAttributes
-			sar.Status.Allowed = ra != nil && ra.Resource == "nodes" && ra.Name == "vnode" && ra.Subresource == "proxy" &&
-				(sar.Spec.User == "bob" || sar.Spec.User == "kube-apiserver")
-			writeJSON(w, sar)
-		default:
-			writeStatus(w, http.StatusNotFound, r.URL.Path)
-		}
-	}))
-	defer upper.Close()
-	client, err := kubernetes.NewForConfig(&rest.Config{Host: upper.URL})
-	if err != nil {
-		t.Fatal(err)
-	}
+	client, sars := fakeReviewServer(t)
 
 	auth, err := NewAuth(AuthConfig{NodeName: "vnode", Client: client, ClientCAFile: caFile})
 	if err != nil {
@@ -237,10 +204,8 @@ func TestNewAuthDelegates(t *testing.T) {
 			}
 		})
 	}
-	mu.Lock()
-	defer mu.Unlock()
-	if len(sars) == 0 || sars[0].ResourceAttributes.Verb != "create" {
-		t.Errorf("SubjectAccessReviews: %+v", sars)
+	if got := sars(); len(got) == 0 || got[0].ResourceAttributes.Verb != "create" {
+		t.Errorf("SubjectAccessReviews: %+v", got)
 	}
 }
 
@@ -284,6 +249,51 @@ func TestClientCAFromConfigMap(t *testing.T) {
 	bare.caTimeout = time.Second
 	if err := bare.Start(ctx); err == nil {
 		t.Error("Start without the client CA ConfigMap: no error")
+	}
+}
+
+// fakeReviewServer is an upper API server that answers TokenReview (only "good-token",
+// as bob) and SubjectAccessReview (nodes/vnode/proxy for bob and kube-apiserver), and
+// returns a client of it and the reviews it was asked. The webhooks post through the
+// client's REST client, so a fake clientset will not do.
+func fakeReviewServer(t *testing.T) (kubernetes.Interface, func() []authorizationv1.SubjectAccessReviewSpec) {
+	t.Helper()
+	var (
+		mu   sync.Mutex
+		sars []authorizationv1.SubjectAccessReviewSpec
+	)
+	upper := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		switch r.URL.Path {
+		case "/apis/authentication.k8s.io/v1/tokenreviews":
+			tr := &authenticationv1.TokenReview{}
+			_ = json.NewDecoder(r.Body).Decode(tr)
+			if tr.Spec.Token == "good-token" {
+				tr.Status = authenticationv1.TokenReviewStatus{Authenticated: true, User: authenticationv1.UserInfo{Username: "bob"}}
+			}
+			writeJSON(w, tr)
+		case "/apis/authorization.k8s.io/v1/subjectaccessreviews":
+			sar := &authorizationv1.SubjectAccessReview{}
+			_ = json.NewDecoder(r.Body).Decode(sar)
+			mu.Lock()
+			sars = append(sars, sar.Spec)
+			mu.Unlock()
+			ra := sar.Spec.ResourceAttributes
+			sar.Status.Allowed = ra != nil && ra.Resource == "nodes" && ra.Name == "vnode" && ra.Subresource == "proxy" &&
+				(sar.Spec.User == "bob" || sar.Spec.User == "kube-apiserver")
+			writeJSON(w, sar)
+		default:
+			writeStatus(w, http.StatusNotFound, r.URL.Path)
+		}
+	}))
+	t.Cleanup(upper.Close)
+	client, err := kubernetes.NewForConfig(&rest.Config{Host: upper.URL})
+	if err != nil {
+		t.Fatal(err)
+	}
+	return client, func() []authorizationv1.SubjectAccessReviewSpec {
+		mu.Lock()
+		defer mu.Unlock()
+		return append([]authorizationv1.SubjectAccessReviewSpec(nil), sars...)
 	}
 }
 

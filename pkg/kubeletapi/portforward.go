@@ -8,6 +8,7 @@ import (
 	"net/http"
 	"net/url"
 	"strconv"
+	"time"
 
 	corev1 "k8s.io/api/core/v1"
 	"k8s.io/client-go/rest"
@@ -63,6 +64,9 @@ func newPortForwardDialer(cfg *rest.Config, u *url.URL) (httpstream.Dialer, erro
 	}), nil
 }
 
+// errorStreamWait bounds the wait for the lower side's verdict once the data is done.
+const errorStreamWait = 10 * time.Second
+
 // streamCreator is the part of an upgraded connection forward needs.
 type streamCreator interface {
 	CreateStream(headers http.Header) (httpstream.Stream, error)
@@ -116,7 +120,13 @@ func forward(conn streamCreator, port int32, upper io.ReadWriter) error {
 	// Discard unsent data: a blocked data stream would otherwise hold up the error stream.
 	_ = data.Reset()
 
-	res := <-errc
+	var res readResult
+	select {
+	case res = <-errc:
+	case <-time.After(errorStreamWait):
+		// The lower side never closed its error stream; do not hold the connection for it.
+		return nil
+	}
 	switch {
 	case res.err != nil:
 		return fmt.Errorf("reading error stream: %w", res.err)

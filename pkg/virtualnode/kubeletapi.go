@@ -2,6 +2,8 @@ package virtualnode
 
 import (
 	"context"
+	"net"
+	"net/http"
 
 	"github.com/virtual-kubelet/virtual-kubelet/node/nodeutil"
 
@@ -11,14 +13,21 @@ import (
 )
 
 // kubeletAPI serves the node's kubelet API (logs, exec, attach, port-forward, stats)
-// through the lower cluster's API server.
+// through the lower cluster's API server, over HTTPS, to authenticated and authorized
+// callers only.
 type kubeletAPI struct {
 	*kubeletapi.Proxy
+	serving *kubeletapi.Serving
+	auth    *kubeletapi.Auth
+	handler *kubeletapi.Handler
+	routes  *http.ServeMux
+	addr    string
 }
 
-// newKubeletAPI builds the proxy. prov returns the pod provider once it exists: the
-// proxy lists the pods it owns through it.
-func newKubeletAPI(_ context.Context, o *Options, c *clusters, prov func() *provider.Provider) (kubeletAPI, error) {
+// newKubeletAPI builds the proxy, the serving certificate source and the auth filter.
+// prov returns the pod provider once it exists: the proxy lists the pods it owns
+// through it.
+func newKubeletAPI(_ context.Context, o *Options, c *clusters, prov func() *provider.Provider) (*kubeletAPI, error) {
 	cfg := kubeletapi.Config{
 		NodeName:    o.NodeName,
 		LowerConfig: c.lowerCfg,
@@ -47,14 +56,39 @@ func newKubeletAPI(_ context.Context, o *Options, c *clusters, prov func() *prov
 	}
 	proxy, err := kubeletapi.NewProxy(cfg)
 	if err != nil {
-		return kubeletAPI{}, err
+		return nil, err
 	}
-	return kubeletAPI{Proxy: proxy}, nil
+	serving, err := kubeletapi.NewServing(kubeletapi.ServingConfig{
+		NodeName: o.NodeName, Client: c.upper,
+		CertFile: o.TLSCertFile, KeyFile: o.TLSKeyFile, SelfSigned: o.SelfSignedCert,
+		CertDir: o.CertDir, ApproveOwnCSR: o.ApproveOwnCSR,
+		Hostnames: []string{o.NodeName}, IPs: []net.IP{net.ParseIP(o.NodeIP)},
+	})
+	if err != nil {
+		return nil, err
+	}
+	auth, err := kubeletapi.NewAuth(kubeletapi.AuthConfig{NodeName: o.NodeName, Client: c.upper, ClientCAFile: o.ClientCAFile})
+	if err != nil {
+		return nil, err
+	}
+	routes := http.NewServeMux()
+	handler, err := kubeletapi.NewHandler(kubeletapi.HandlerConfig{Routes: routes, Proxy: proxy, Auth: auth})
+	if err != nil {
+		return nil, err
+	}
+	return &kubeletAPI{Proxy: proxy, serving: serving, auth: auth, handler: handler, routes: routes, addr: o.ListenAddress}, nil
 }
 
-// configure sets the node's HTTP server up. Until serving certificates and
-// authentication are wired, the kubelet API is not served (virtual-kubelet starts no
-// server without a TLS config).
-func (k kubeletAPI) configure(cfg *nodeutil.NodeConfig) error {
-	return nil
+// nodeOpts attaches virtual-kubelet's pod routes and serves them behind the handler.
+func (k *kubeletAPI) nodeOpts() []nodeutil.NodeOpt {
+	return []nodeutil.NodeOpt{
+		nodeutil.AttachProviderRoutes(k.routes),
+		kubeletapi.ServeOn(k.addr, k.handler, k.serving.TLSConfig()),
+	}
+}
+
+// start obtains (and keeps renewing) the serving certificate and loads the client CA.
+func (k *kubeletAPI) start(ctx context.Context) error {
+	k.serving.Start(ctx)
+	return k.auth.Start(ctx)
 }

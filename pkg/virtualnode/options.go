@@ -46,6 +46,8 @@ type Options struct {
 	TLSKeyFile         string
 	ClientCAFile       string
 	SelfSignedCert     bool
+	CertDir            string
+	ApproveOwnCSR      bool
 	LowerMetricsKWOK   bool
 	PublishSummary     bool
 
@@ -102,6 +104,8 @@ func (o *Options) AddFlags(fs *pflag.FlagSet) {
 	fs.StringVar(&o.TLSCertFile, "tls-cert-file", o.TLSCertFile, "Serving certificate of the kubelet API. Empty: requested from the upper cluster (kubelet-serving CSR).")
 	fs.StringVar(&o.TLSKeyFile, "tls-private-key-file", o.TLSKeyFile, "Private key of --tls-cert-file.")
 	fs.StringVar(&o.ClientCAFile, "client-ca-file", o.ClientCAFile, "CA of client certificates accepted by the kubelet API. Empty: the upper cluster's, from kube-system/extension-apiserver-authentication.")
+	fs.StringVar(&o.CertDir, "cert-dir", o.CertDir, "Directory that keeps the kubelet API's issued or self-signed certificate across restarts. Empty: memory only.")
+	fs.BoolVar(&o.ApproveOwnCSR, "approve-own-csr", o.ApproveOwnCSR, "Approve the node's own kubelet-serving CSR (test beds only: it needs the right to approve kubelet-serving certificates).")
 	fs.BoolVar(&o.SelfSignedCert, "self-signed-cert", o.SelfSignedCert, "Serve the kubelet API with a self-signed certificate instead of requesting one.")
 	fs.BoolVar(&o.LowerMetricsKWOK, "lower-metrics-kwok", o.LowerMetricsKWOK, "Lower nodes are KWOK nodes: read resource metrics where KWOK serves them.")
 	fs.BoolVar(&o.PublishSummary, "publish-summary", o.PublishSummary, "Publish the lower cluster's capacity summary (a tensile.dev ClusterSummary) for the multi-scheduler; needs its CRD in the upper cluster.")

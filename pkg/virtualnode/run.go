@@ -197,17 +197,19 @@ func runNode(ctx context.Context, o *Options, c *clusters, ready *atomic.Bool) e
 		}
 		*pc.Node = *np.Node()
 		return &vkProvider{Provider: prov, kubeletAPI: api}, np, nil
-	}, func(cfg *nodeutil.NodeConfig) error {
+	}, append([]nodeutil.NodeOpt{func(cfg *nodeutil.NodeConfig) error {
 		cfg.Client = c.upper
 		cfg.NodeSpec = *template
 		cfg.NumWorkers = o.Workers
 		cfg.SkipDownwardAPIResolution = true // upper Service env vars must not be baked into lower pods
 		cfg.EventRecorder = recorder
-		cfg.HTTPListenAddr = o.ListenAddress
-		return api.configure(cfg)
-	})
+		return nil
+	}}, api.nodeOpts()...)...)
 	if err != nil {
 		return err
+	}
+	if err := api.start(ctx); err != nil {
+		return fmt.Errorf("kubelet API: %w", err)
 	}
 	inf.start(ctx) // informers the provider asked for
 	if err := inf.wait(ctx); err != nil {
@@ -238,7 +240,7 @@ func runNode(ctx context.Context, o *Options, c *clusters, ready *atomic.Bool) e
 // kubelet API (logs, exec, stats, ...) from the kubelet API proxy.
 type vkProvider struct {
 	*provider.Provider
-	kubeletAPI
+	*kubeletAPI
 }
 
 func eventRecorder(upper kubernetes.Interface, node string) (record.EventRecorder, func()) {

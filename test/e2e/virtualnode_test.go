@@ -393,3 +393,46 @@ func noErr(t testing.TB, err error) {
 		t.Fatal(err)
 	}
 }
+
+// TestLeaderElection runs two replicas of one virtual node: exactly one acts, and the
+// other takes over when the leader dies.
+func TestLeaderElection(t *testing.T) {
+	ctx := context.Background()
+	const name = "vk-ha"
+	first := startVirtualNode(t, name, lowerA, "--leader-elect", "--leader-elect-lease-duration", "4s",
+		"--leader-elect-renew-deadline", "3s", "--leader-elect-retry-period", "500ms")
+	second := &VirtualNode{Name: name, Lower: lowerA}
+	second.Process = startProcess(t, name+"-standby", "virtual-node", append(append([]string(nil), first.args...),
+		"--metrics-bind-address", fmt.Sprintf("127.0.0.1:%d", freePort(t)), "--listen-address", fmt.Sprintf("127.0.0.1:%d", freePort(t)))...)
+
+	holder := func(ctx context.Context) string {
+		l, err := upper.Client.CoordinationV1().Leases("kube-node-lease").Get(ctx, "virtual-node-"+name, metav1.GetOptions{})
+		if err != nil || l.Spec.HolderIdentity == nil {
+			return ""
+		}
+		return *l.Spec.HolderIdentity
+	}
+	leader := holder(ctx)
+	if leader == "" {
+		t.Fatal("no leader holds the lease while the node is Ready")
+	}
+	ns := createNamespace(t, upper, "ha")
+	try(upper.Client.CoreV1().Pods(ns).Create(ctx, virtualPod(ns, "before", name), metav1.CreateOptions{})).must(t)
+	waitPodRunning(t, lowerA, ns, "before", 30*time.Second)
+	// Only the leader acts: the standby's log shows it never started the node.
+	if strings.Contains(tail(second.Log, 400), "Virtual node ready") {
+		t.Fatalf("the standby started the node as well")
+	}
+
+	first.Stop(9)
+	eventually(t, 30*time.Second, "the standby takes the lease", func(ctx context.Context) (bool, string) {
+		h := holder(ctx)
+		return h != "" && h != leader, "holder " + h
+	})
+	try(upper.Client.CoreV1().Pods(ns).Create(ctx, virtualPod(ns, "after", name), metav1.CreateOptions{})).must(t)
+	waitPodRunning(t, lowerA, ns, "after", 60*time.Second)
+	waitNodeReady(t, name, corev1.ConditionTrue, 30*time.Second)
+	if n := countOwned(ctx, t, lowerA, ns, name); n != 2 {
+		t.Fatalf("%d lower pods, want 2", n)
+	}
+}

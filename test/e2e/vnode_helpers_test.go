@@ -34,6 +34,7 @@ type VirtualNode struct {
 	Name        string
 	Lower       *Cluster
 	MetricsAddr string
+	KubeletAddr string
 	args        []string
 }
 
@@ -42,19 +43,20 @@ type VirtualNode struct {
 func startVirtualNode(t testing.TB, name string, lower *Cluster, extra ...string) *VirtualNode {
 	t.Helper()
 	metrics := fmt.Sprintf("127.0.0.1:%d", freePort(t))
+	kubelet := fmt.Sprintf("127.0.0.1:%d", freePort(t))
 	args := append([]string{
 		"--nodename", name,
 		"--kubeconfig", upper.Kubeconfig,
 		"--client-kubeconfig", lower.Kubeconfig,
 		"--metrics-bind-address", metrics,
-		"--listen-address", fmt.Sprintf("127.0.0.1:%d", freePort(t)),
-		"--lower-metrics-kwok",
+		"--listen-address", kubelet,
+		"--approve-own-csr",
 		"--v", "2",
 	}, extra...)
 	t.Cleanup(func() {
 		_ = upper.Client.CoreV1().Nodes().Delete(context.Background(), name, metav1.DeleteOptions{})
 	})
-	vn := &VirtualNode{Name: name, Lower: lower, MetricsAddr: metrics, args: args}
+	vn := &VirtualNode{Name: name, Lower: lower, MetricsAddr: metrics, KubeletAddr: kubelet, args: args}
 	vn.Process = startProcess(t, name, "virtual-node", args...)
 	waitNodeReady(t, name, corev1.ConditionTrue, 60*time.Second)
 	return vn
