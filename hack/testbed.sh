@@ -114,9 +114,21 @@ create_cluster() {
     kwokctl start cluster --name "$name" >/dev/null 2>&1 && cluster_running "$name" && { echo "testbed: $name restarted"; return; }
     kwokctl delete cluster --name "$name" --kubeconfig "$(kubeconfig "$name")" >/dev/null 2>&1 || true
   fi
-  kwokctl create cluster --name "$name" --config "$(kwok_config "$name")" \
-    --kubeconfig "$(kubeconfig "$name")" --wait 120s >"$state/logs/create-$name.log" 2>&1 ||
-    { tail -20 "$state/logs/create-$name.log" >&2; die "creating cluster $name failed (log: $state/logs/create-$name.log)"; }
+  # Creation can fail or hang when another test bed takes a port kwokctl picked in the
+  # meantime: bound it, clean up, try again.
+  local attempt
+  for attempt in 1 2 3; do
+    if timeout 150 kwokctl create cluster --name "$name" --config "$(kwok_config "$name")" \
+      --kubeconfig "$(kubeconfig "$name")" --wait 120s >"$state/logs/create-$name.log" 2>&1; then
+      break
+    fi
+    kwokctl delete cluster --name "$name" --kubeconfig "$(kubeconfig "$name")" >/dev/null 2>&1 || true
+    if [ "$attempt" = 3 ]; then
+      tail -20 "$state/logs/create-$name.log" >&2
+      die "creating cluster $name failed 3 times (log: $state/logs/create-$name.log)"
+    fi
+    echo "testbed: creating $name failed (attempt $attempt); retrying" >&2
+  done
   # kwokctl names the context kwok-<name>; keep it, it is the only one in the file.
   echo "testbed: $name up ($(kubectl --kubeconfig "$(kubeconfig "$name")" config view -o jsonpath='{.clusters[0].cluster.server}'))"
 }
