@@ -25,6 +25,7 @@ import (
 	"k8s.io/client-go/tools/leaderelection"
 	"k8s.io/client-go/tools/leaderelection/resourcelock"
 	"k8s.io/client-go/tools/record"
+	"k8s.io/client-go/util/workqueue"
 	"k8s.io/component-base/metrics/legacyregistry"
 	"k8s.io/klog/v2"
 
@@ -204,7 +205,7 @@ func runNode(ctx context.Context, o *Options, c *clusters, ready *atomic.Bool) e
 		cfg.SkipDownwardAPIResolution = true // upper Service env vars must not be baked into lower pods
 		cfg.EventRecorder = recorder
 		return nil
-	}}, api.nodeOpts()...)...)
+	}, nodeutil.WithPodControllerConfigOverrides(perItemBackoff)}, api.nodeOpts()...)...)
 	if err != nil {
 		return err
 	}
@@ -233,6 +234,21 @@ func runNode(ctx context.Context, o *Options, c *clusters, ready *atomic.Bool) e
 	if err := vk.Run(ctx); err != nil && ctx.Err() == nil {
 		return err
 	}
+	return nil
+}
+
+// perItemBackoff replaces virtual-kubelet's queue rate limiters. Their default,
+// client-go's controller limiter, adds a global bucket of 10 items/s (burst 100) to
+// every enqueue, new pods included, which caps a burst of 1,000 pods at ~10 pods/s
+// whatever the clusters can do. Throughput is already bounded by the client QPS
+// flags; failures still back off per item.
+func perItemBackoff(c *node.PodControllerConfig) error {
+	limiter := func() workqueue.TypedRateLimiter[any] {
+		return workqueue.NewTypedItemExponentialFailureRateLimiter[any](5*time.Millisecond, 60*time.Second)
+	}
+	c.SyncPodsFromKubernetesRateLimiter = limiter()
+	c.DeletePodsFromKubernetesRateLimiter = limiter()
+	c.SyncPodStatusFromProviderRateLimiter = limiter()
 	return nil
 }
 
