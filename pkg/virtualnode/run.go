@@ -8,6 +8,7 @@ import (
 	"net/http"
 	"os"
 	"strconv"
+	"strings"
 	"sync/atomic"
 	"time"
 
@@ -15,6 +16,7 @@ import (
 	"github.com/virtual-kubelet/virtual-kubelet/node/nodeutil"
 	corev1 "k8s.io/api/core/v1"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
+	"k8s.io/apimachinery/pkg/runtime"
 	"k8s.io/apimachinery/pkg/fields"
 	"k8s.io/client-go/dynamic"
 	"k8s.io/client-go/informers"
@@ -203,7 +205,7 @@ func runNode(ctx context.Context, o *Options, c *clusters, ready *atomic.Bool) e
 		cfg.NodeSpec = *template
 		cfg.NumWorkers = o.Workers
 		cfg.SkipDownwardAPIResolution = true // upper Service env vars must not be baked into lower pods
-		cfg.EventRecorder = recorder
+		cfg.EventRecorder = withoutProviderSuccess{recorder}
 		return nil
 	}, nodeutil.WithPodControllerConfigOverrides(perItemBackoff)}, api.nodeOpts()...)...)
 	if err != nil {
@@ -257,6 +259,18 @@ func perItemBackoff(c *node.PodControllerConfig) error {
 type vkProvider struct {
 	*provider.Provider
 	*kubeletAPI
+}
+
+// withoutProviderSuccess drops virtual-kubelet's Normal Provider*Success events: one
+// upper write per pod that says what the reflected lower events (Scheduled, Started,
+// ...) already say. Its failure events (Warning) pass.
+type withoutProviderSuccess struct{ record.EventRecorder }
+
+func (r withoutProviderSuccess) Event(obj runtime.Object, eventtype, reason, message string) {
+	if eventtype == corev1.EventTypeNormal && strings.HasPrefix(reason, "Provider") && strings.HasSuffix(reason, "Success") {
+		return
+	}
+	r.EventRecorder.Event(obj, eventtype, reason, message)
 }
 
 func eventRecorder(upper kubernetes.Interface, node string) (record.EventRecorder, func()) {

@@ -33,18 +33,31 @@ func TestSyncBenchmark(t *testing.T) {
 		"--client-api-qps", "1000", "--client-api-burst", "2000", "--workers", "32")
 	fast := fastClients(t)
 	var report []string
-	report = append(report, fmt.Sprintf("| round | path | pods | all Running (s) | p50 (s) | p99 (s) | virtual-node CPU (s) |"),
-		"|---|---|---|---|---|---|---|")
+	comps := benchComponents(t)
+	header := "| round | path | pods | all Running (s) | p50 (s) | p99 (s) | virtual-node CPU (s) |"
+	sep := "|---|---|---|---|---|---|---|"
+	for _, c := range comps {
+		header += " " + c.name + " CPU (s) |"
+		sep += "---|"
+	}
+	report = append(report, header, sep)
 	var direct, through []time.Duration
 	for r := 1; r <= rounds; r++ {
 		for _, via := range []bool{false, true} {
 			var res roundResult
 			var cpu float64
+			compCPU := make([]float64, len(comps))
 			// A subtest per round: its namespace (and pods) are gone before the next.
 			t.Run(fmt.Sprintf("round-%d-via-%v", r, via), func(t *testing.T) {
 				cpu0 := procCPU(t, vn.Cmd.Process.Pid)
+				for i, c := range comps {
+					compCPU[i] = -procCPU(t, c.pid)
+				}
 				res = benchRound(t, fast, vn.Name, via, pods)
 				cpu = procCPU(t, vn.Cmd.Process.Pid) - cpu0
+				for i, c := range comps {
+					compCPU[i] += procCPU(t, c.pid)
+				}
 			})
 			path := "direct in lower-a"
 			if via {
@@ -53,8 +66,12 @@ func TestSyncBenchmark(t *testing.T) {
 			} else {
 				direct = append(direct, res.wall)
 			}
-			report = append(report, fmt.Sprintf("| %d | %s | %d | %.2f | %.2f | %.2f | %.2f |",
-				r, path, pods, res.wall.Seconds(), res.p50.Seconds(), res.p99.Seconds(), cpu))
+			row := fmt.Sprintf("| %d | %s | %d | %.2f | %.2f | %.2f | %.2f |",
+				r, path, pods, res.wall.Seconds(), res.p50.Seconds(), res.p99.Seconds(), cpu)
+			for _, c := range compCPU {
+				row += fmt.Sprintf(" %.2f |", c)
+			}
+			report = append(report, row)
 			t.Logf("round %d %s: all Running in %v, p50 %v, p99 %v, virtual-node CPU %.2fs", r, path, res.wall, res.p50, res.p99, cpu)
 		}
 	}
@@ -66,6 +83,40 @@ func TestSyncBenchmark(t *testing.T) {
 		t.Fatal(err)
 	}
 	t.Log("\n" + out)
+}
+
+type benchComponent struct {
+	name string
+	pid  int
+}
+
+// benchComponents finds the test bed's control-plane processes whose CPU the report
+// shows: both paths share two cores, so the upper side's cost is part of the answer.
+func benchComponents(t testing.TB) []benchComponent {
+	var out []benchComponent
+	for _, c := range []struct{ cluster, bin, name string }{
+		{"upper", "kube-apiserver", "upper apiserver"},
+		{"upper", "etcd", "upper etcd"},
+		{"lower-a", "kube-apiserver", "lower apiserver"},
+		{"lower-a", "etcd", "lower etcd"},
+		{"lower-a", "kube-scheduler", "lower scheduler"},
+		{"lower-a", "kwok-controller", "lower kwok"},
+	} {
+		exe := filepath.Join(testbed, "kwok", "clusters", c.cluster, "bin", c.bin)
+		entries, _ := os.ReadDir("/proc")
+		for _, e := range entries {
+			pid, err := strconv.Atoi(e.Name())
+			if err != nil {
+				continue
+			}
+			cmd, _ := os.ReadFile(fmt.Sprintf("/proc/%d/cmdline", pid))
+			if strings.HasPrefix(string(cmd), exe+"\x00") {
+				out = append(out, benchComponent{c.name, pid})
+				break
+			}
+		}
+	}
+	return out
 }
 
 type benchClients struct{ upper, lower kubernetes.Interface }
