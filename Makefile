@@ -25,7 +25,8 @@ endef
 TOOL_LDFLAGS := -s -w $(call version_flags,$(K8S_VERSION),$(K8S_MINOR))
 LDFLAGS      := -s -w $(call version_flags,$(K8S_VERSION),$(K8S_MINOR)) \
                 -X github.com/tensile-kube/tensile/pkg/version.Version=$(VERSION) \
-                -X github.com/tensile-kube/tensile/pkg/version.Commit=$(GIT_COMMIT)
+                -X github.com/tensile-kube/tensile/pkg/version.Commit=$(GIT_COMMIT) \
+                -X sigs.k8s.io/descheduler/pkg/version.version=$(shell $(GO) list -m -f "{{.Version}}" sigs.k8s.io/descheduler 2>/dev/null)
 
 CMDS  := $(notdir $(wildcard cmd/*))
 TOOLS := $(BIN)/kube-apiserver $(BIN)/kube-controller-manager $(BIN)/kube-scheduler $(BIN)/kubectl $(BIN)/etcd $(BIN)/kwokctl $(BIN)/kwok
