@@ -12,6 +12,7 @@ import (
 	"github.com/spf13/pflag"
 	utilruntime "k8s.io/apimachinery/pkg/util/runtime"
 	"k8s.io/client-go/dynamic"
+	"k8s.io/client-go/kubernetes"
 	"k8s.io/client-go/tools/clientcmd"
 	"k8s.io/component-base/cli"
 	"sigs.k8s.io/descheduler/cmd/descheduler/app"
@@ -55,7 +56,8 @@ func registerAfterSetup(cmd *cobra.Command) {
 
 // pluginOptions builds the plugin's exclusion store from the same connection flags the
 // descheduler uses, and passes --dry-run on: the store writes to the real cluster,
-// outside the sandbox clientset upstream gives plugins in dry-run mode.
+// outside the sandbox clientset upstream gives plugins in dry-run mode. In dry-run mode
+// it also gives the plugin a client of the real cluster to read pods with.
 func pluginOptions(fs *pflag.FlagSet) (recreateunschedulable.Options, error) {
 	kubeconfig, _ := fs.GetString("kubeconfig")
 	dryRun, _ := fs.GetBool("dry-run")
@@ -78,5 +80,12 @@ func pluginOptions(fs *pflag.FlagSet) (recreateunschedulable.Options, error) {
 	if err != nil {
 		return recreateunschedulable.Options{}, err
 	}
-	return recreateunschedulable.Options{Exclusions: store, DryRun: dryRun}, nil
+	opts := recreateunschedulable.Options{Exclusions: store, DryRun: dryRun}
+	if dryRun {
+		// Read-only: the plugin waits for upstream's sandbox to hold the live pods.
+		if opts.Live, err = kubernetes.NewForConfig(cfg); err != nil {
+			return recreateunschedulable.Options{}, fmt.Errorf("building the client: %w", err)
+		}
+	}
+	return opts, nil
 }

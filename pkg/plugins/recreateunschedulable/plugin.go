@@ -12,6 +12,7 @@ import (
 	"k8s.io/apimachinery/pkg/labels"
 	"k8s.io/apimachinery/pkg/runtime"
 	"k8s.io/apimachinery/pkg/util/sets"
+	"k8s.io/client-go/kubernetes"
 	"k8s.io/klog/v2"
 	"k8s.io/utils/clock"
 	"sigs.k8s.io/descheduler/pkg/descheduler/evictions"
@@ -51,6 +52,12 @@ type Options struct {
 	// Events records Events; nil means ClientEvents over the handle's clientset (in
 	// dry-run mode upstream hands plugins a sandbox clientset, so nothing escapes).
 	Events EventSink
+	// Live reads the real cluster, for dry-run mode only: before a cycle, the plugin
+	// waits until upstream's sandbox caches hold the pods it would move (see
+	// awaitSandbox). Nil: no wait.
+	Live kubernetes.Interface
+	// SandboxWait bounds that wait; 0 means DefaultSandboxWait.
+	SandboxWait time.Duration
 }
 
 // RecreateUnschedulable is the plugin. See the package documentation.
@@ -101,6 +108,9 @@ func NewWithOptions(ctx context.Context, args runtime.Object, handle frameworkty
 	if opts.Events == nil {
 		opts.Events = NewClientEvents(handle.ClientSet(), logger)
 	}
+	if opts.SandboxWait <= 0 {
+		opts.SandboxWait = DefaultSandboxWait
+	}
 	var include, exclude sets.Set[string]
 	if a.Namespaces != nil {
 		include, exclude = sets.New(a.Namespaces.Include...), sets.New(a.Namespaces.Exclude...)
@@ -147,6 +157,7 @@ func (p *RecreateUnschedulable) Deschedule(ctx context.Context, nodes []*v1.Node
 		if !p.virtualNodes.Matches(labels.Set(node.Labels)) {
 			continue
 		}
+		p.awaitSandbox(ctx, node.Name, now)
 		pods, err := podutil.ListAllPodsOnANode(node.Name, p.handle.GetPodsAssignedToNodeFunc(), p.podFilter)
 		if err != nil {
 			return &frameworktypes.Status{Err: fmt.Errorf("listing the pods of node %s: %w", node.Name, err)}
