@@ -52,6 +52,10 @@ start descheduler "$bin/descheduler" --kubeconfig "$state/upper.kubeconfig" \
   --policy-config-file manifests/descheduler/policy-demo.yaml --descheduling-interval 10s \
   --secure-port 0
 
+# The webhook admits virtual-pod=true pods once it has loaded the exclusion records
+# (failurePolicy Fail: until then such pods are refused).
+for _ in $(seq 60); do curl -fsS http://127.0.0.1:8081/readyz >/dev/null 2>&1 && break; sleep 0.5; done
+
 # The nodes appear once the virtual nodes have synced their lower clusters.
 for n in vk-a vk-b; do
   for _ in $(seq 120); do k upper get "node/$n" >/dev/null 2>&1 && break; sleep 0.5; done
