@@ -19,11 +19,11 @@ import (
 	"k8s.io/client-go/tools/cache"
 )
 
-// TestSyncBenchmark compares creating pods through a virtual node with creating them
+// TestBenchSync compares creating pods through a virtual node with creating them
 // directly in the lower cluster, alternating the two in one run. It is a benchmark, run
 // by `make bench` (TENSILE_BENCH=1) on a test bed whose lower nodes have room for the
 // pods; it writes its figures to $TESTBED_DIR/bench-sync.md.
-func TestSyncBenchmark(t *testing.T) {
+func TestBenchSync(t *testing.T) {
 	if os.Getenv("TENSILE_BENCH") == "" {
 		t.Skip("benchmark: run with make bench (TENSILE_BENCH=1)")
 	}
