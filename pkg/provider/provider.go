@@ -113,7 +113,9 @@ func New(cfg Config) (*Provider, error) {
 	if err := p.buildReflectors(); err != nil {
 		return nil, err
 	}
-	if _, err := cfg.LowerInformers.Core().V1().Pods().Informer().AddEventHandler(p.lowerPodHandler()); err != nil {
+	// The resync is a safety net: a status write that failed for good is retried
+	// within 30s (reconcile writes only when the status differs).
+	if _, err := cfg.LowerInformers.Core().V1().Pods().Informer().AddEventHandlerWithResyncPeriod(p.lowerPodHandler(), 30*time.Second); err != nil {
 		return nil, err
 	}
 	if _, err := cfg.LowerEvents.Core().V1().Events().Informer().AddEventHandler(p.lowerEventHandler()); err != nil {

@@ -15,6 +15,7 @@ import (
 	"github.com/virtual-kubelet/virtual-kubelet/node"
 	"github.com/virtual-kubelet/virtual-kubelet/node/nodeutil"
 	corev1 "k8s.io/api/core/v1"
+	apierrors "k8s.io/apimachinery/pkg/api/errors"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	"k8s.io/apimachinery/pkg/fields"
 	"k8s.io/apimachinery/pkg/runtime"
@@ -251,7 +252,23 @@ func perItemBackoff(c *node.PodControllerConfig) error {
 	c.SyncPodsFromKubernetesRateLimiter = limiter()
 	c.DeletePodsFromKubernetesRateLimiter = limiter()
 	c.SyncPodStatusFromProviderRateLimiter = limiter()
+	c.SyncPodStatusFromProviderShouldRetryFunc = retryConflicts
 	return nil
+}
+
+// retryConflicts keeps retrying a status update that lost a resourceVersion race:
+// virtual-kubelet writes with the resourceVersion of its informer's copy, which lags
+// under load, and its default policy drops the update for good after 20 quick tries,
+// leaving the upper pod's status behind. Other errors keep the default policy.
+func retryConflicts(ctx context.Context, key string, timesTried int, added time.Time, err error) (*time.Duration, error) {
+	if apierrors.IsConflict(err) {
+		d := 100 * time.Millisecond << min(timesTried, 7) // up to 12.8s
+		return &d, nil
+	}
+	if timesTried < 20 {
+		return nil, nil
+	}
+	return nil, fmt.Errorf("giving up after %d tries: %w", timesTried, err)
 }
 
 // vkProvider is the full virtual-kubelet provider: pods from the provider package, the
