@@ -24,6 +24,10 @@ var (
 		Help:    "Time from a lower pod's last condition change to its reflection upstairs.",
 		Buckets: metrics.ExponentialBuckets(0.01, 2, 14),
 	})
+	statusRepairs = metrics.NewCounter(&metrics.CounterOpts{
+		Namespace: "tensile", Subsystem: "virtual_node", Name: "status_repairs_total",
+		Help: "Upper pod statuses written directly because a status handed to virtual-kubelet was not written.",
+	})
 	// PodsManaged is the number of lower pods this virtual node owns; the command sets
 	// it from the provider's cache.
 	PodsManaged = metrics.NewGauge(&metrics.GaugeOpts{
@@ -38,7 +42,7 @@ var (
 )
 
 func init() {
-	legacyregistry.MustRegister(podOps, lowerErrors, statusLag, PodsManaged, QueueDepth)
+	legacyregistry.MustRegister(podOps, lowerErrors, statusLag, statusRepairs, PodsManaged, QueueDepth)
 }
 
 func observeOp(op string, err error, start time.Time) {

@@ -15,6 +15,7 @@ import (
 	corev1 "k8s.io/api/core/v1"
 	"k8s.io/apimachinery/pkg/types"
 	"k8s.io/apimachinery/pkg/util/sets"
+	"k8s.io/apimachinery/pkg/util/wait"
 	"k8s.io/client-go/informers"
 	"k8s.io/client-go/kubernetes"
 	corev1listers "k8s.io/client-go/listers/core/v1"
@@ -77,6 +78,7 @@ type Provider struct {
 
 	queue  workqueue.TypedRateLimitingInterface[string]
 	notify func(*corev1.Pod)
+	sent   sync.Map // upper pod key -> sentStatus
 	start  time.Time
 }
 
@@ -113,9 +115,7 @@ func New(cfg Config) (*Provider, error) {
 	if err := p.buildReflectors(); err != nil {
 		return nil, err
 	}
-	// The resync is a safety net: a status write that failed for good is retried
-	// within 30s (reconcile writes only when the status differs).
-	if _, err := cfg.LowerInformers.Core().V1().Pods().Informer().AddEventHandlerWithResyncPeriod(p.lowerPodHandler(), 30*time.Second); err != nil {
+	if _, err := cfg.LowerInformers.Core().V1().Pods().Informer().AddEventHandler(p.lowerPodHandler()); err != nil {
 		return nil, err
 	}
 	if _, err := cfg.LowerEvents.Core().V1().Events().Informer().AddEventHandler(p.lowerEventHandler()); err != nil {
@@ -165,8 +165,26 @@ func (p *Provider) Run(ctx context.Context) {
 	for _, d := range p.deps {
 		go d.Run(ctx)
 	}
+	go wait.UntilWithContext(ctx, p.requeueOwned, statusRecheck)
 	<-ctx.Done()
 	p.queue.ShutDown()
+}
+
+// statusRecheck is how often every owned pod's status is checked again. virtual-kubelet
+// silently drops a status notification it cannot place yet (at its start, before it
+// knows the pod) and one equal to the last it received; the re-check finds upper
+// statuses that fell behind, and reconcile repairs them. It writes nothing when the
+// status is current.
+const statusRecheck = 10 * time.Second
+
+func (p *Provider) requeueOwned(context.Context) {
+	pods, err := p.OwnedLowerPods()
+	if err != nil {
+		return
+	}
+	for _, l := range pods {
+		p.queue.Add(podKey(l.Namespace, l.Name))
+	}
 }
 
 // QueueLen is the status queue's depth, for metrics.

@@ -11,6 +11,7 @@ import (
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	"k8s.io/apimachinery/pkg/util/wait"
 	"k8s.io/client-go/tools/cache"
+	"k8s.io/client-go/util/retry"
 	"k8s.io/klog/v2"
 
 	"github.com/tensile-kube/tensile/pkg/translate"
@@ -94,13 +95,58 @@ func (p *Provider) reconcile(ctx context.Context, key string) error {
 	case !haveLower:
 		return p.recreateIfLost(ctx, upper)
 	}
-	status := translate.StatusToUpper(upper, lower)
-	if apiequality.Semantic.DeepEqual(status.Status, upper.Status) || p.notify == nil {
+	want := translate.StatusToUpper(upper, lower)
+	if apiequality.Semantic.DeepEqual(want.Status, upper.Status) {
+		p.sent.Delete(key)
 		return nil
 	}
+	if p.notify == nil {
+		return nil
+	}
+	if v, ok := p.sent.Load(key); ok {
+		s := v.(sentStatus)
+		if apiequality.Semantic.DeepEqual(s.status, want.Status) {
+			if time.Since(s.at) < staleStatus {
+				return nil // sent; virtual-kubelet is writing it
+			}
+			// virtual-kubelet drops a notification equal to the last one it received,
+			// written or not: once a write is lost, only a write of our own repairs it.
+			p.sent.Store(key, sentStatus{at: time.Now(), status: want.Status})
+			return p.repairStatus(ctx, upper, lower)
+		}
+	}
+	p.sent.Store(key, sentStatus{at: time.Now(), status: *want.Status.DeepCopy()})
 	observeStatusLag(lower)
-	p.notify(status)
+	p.notify(want)
 	return nil
+}
+
+// staleStatus is how long a status we sent may stay unwritten before we write it.
+const staleStatus = 5 * time.Second
+
+// sentStatus is the last status handed to virtual-kubelet for a pod, and when.
+type sentStatus struct {
+	at     time.Time
+	status corev1.PodStatus
+}
+
+// repairStatus writes the lower status onto the upper pod directly, as a kubelet does.
+func (p *Provider) repairStatus(ctx context.Context, upper, lower *corev1.Pod) error {
+	statusRepairs.Inc()
+	return retry.RetryOnConflict(retry.DefaultRetry, func() error {
+		cur, err := p.cfg.Upper.CoreV1().Pods(upper.Namespace).Get(ctx, upper.Name, metav1.GetOptions{})
+		if apierrors.IsNotFound(err) {
+			return nil
+		}
+		if err != nil {
+			return err
+		}
+		if cur.UID != upper.UID {
+			return nil
+		}
+		_, err = p.cfg.Upper.CoreV1().Pods(cur.Namespace).UpdateStatus(ctx, translate.StatusToUpper(cur, lower), metav1.UpdateOptions{})
+		return err
+	})
 }
 
 // recreateIfLost re-creates a lower pod that was deleted out of band while the upper pod

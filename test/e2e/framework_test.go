@@ -87,7 +87,11 @@ func loadCluster(name string) (*Cluster, error) {
 func eventually(t testing.TB, timeout time.Duration, what string, cond func(ctx context.Context) (bool, string)) {
 	t.Helper()
 	var last string
-	err := wait.PollUntilContextTimeout(context.Background(), 200*time.Millisecond, timeout, true, func(ctx context.Context) (bool, error) {
+	err := wait.PollUntilContextTimeout(context.Background(), 200*time.Millisecond, timeout, true, func(context.Context) (bool, error) {
+		// Each poll gets its own deadline: a call cut short by the overall timeout
+		// would replace the last useful message with a context error.
+		ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
+		defer cancel()
 		ok, msg := cond(ctx)
 		last = msg
 		return ok, nil

@@ -12,7 +12,6 @@ import (
 	corev1 "k8s.io/api/core/v1"
 	"k8s.io/apimachinery/pkg/api/resource"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
-	"k8s.io/apimachinery/pkg/types"
 	"k8s.io/utils/ptr"
 )
 
@@ -300,24 +299,34 @@ func TestRestartMidBurst(t *testing.T) {
 	}
 	vn.restart(t)
 	eventually(t, 120*time.Second, "exactly one lower pod per remaining upper pod, all Running", func(ctx context.Context) (bool, string) {
-		ups := try(upper.Client.CoreV1().Pods(ns).List(ctx, metav1.ListOptions{})).must(t)
-		lows := try(lowerB.Client.CoreV1().Pods(ns).List(ctx, metav1.ListOptions{})).must(t)
-		upUID := map[string]types.UID{}
-		running := 0
+		ups, err1 := upper.Client.CoreV1().Pods(ns).List(ctx, metav1.ListOptions{})
+		lows, err2 := lowerB.Client.CoreV1().Pods(ns).List(ctx, metav1.ListOptions{})
+		if err1 != nil || err2 != nil {
+			return false, fmt.Sprint(err1, err2)
+		}
+		lowByName := map[string]*corev1.Pod{}
+		for i := range lows.Items {
+			lowByName[lows.Items[i].Name] = &lows.Items[i]
+		}
+		running, matched := 0, 0
+		var stuck []string
 		for _, p := range ups.Items {
-			upUID[p.Name] = p.UID
+			l := lowByName[p.Name]
+			if l != nil && string(p.UID) == l.Annotations["tensile.dev/upper-uid"] {
+				matched++
+			}
 			if p.Status.Phase == corev1.PodRunning {
 				running++
-			}
-		}
-		matched := 0
-		for _, l := range lows.Items {
-			if uid, ok := upUID[l.Name]; ok && string(uid) == l.Annotations["tensile.dev/upper-uid"] {
-				matched++
+			} else if len(stuck) < 3 {
+				lower := "none"
+				if l != nil {
+					lower = fmt.Sprintf("%s on %q", l.Status.Phase, l.Spec.NodeName)
+				}
+				stuck = append(stuck, fmt.Sprintf("%s: upper %s/%s deleting=%v, lower %s", p.Name, p.Status.Phase, p.Status.Reason, p.DeletionTimestamp != nil, lower))
 			}
 		}
 		return len(ups.Items) == total-20 && len(lows.Items) == total-20 && matched == total-20 && running == total-20,
-			fmt.Sprintf("upper %d (running %d), lower %d, matched %d", len(ups.Items), running, len(lows.Items), matched)
+			fmt.Sprintf("upper %d (running %d), lower %d, matched %d; e.g. %v", len(ups.Items), running, len(lows.Items), matched, stuck)
 	})
 }
 
