@@ -114,13 +114,8 @@ func (p *Provider) ensureNamespace(ctx context.Context, namespace string) error 
 // and its kube-root-ca.crt) is no dependency, and the lower cluster's own objects of
 // those names must stay untouched.
 func (p *Provider) ensureDependencies(ctx context.Context, pod *corev1.Pod) error {
-	d := translate.PodDependencies(pod)
 	key := types.NamespacedName{Namespace: pod.Namespace, Name: pod.Name}
-	for kind, names := range map[string]sets.Set[string]{
-		"configmap":             d.ConfigMaps,
-		"secret":                d.Secrets,
-		"persistentvolumeclaim": d.PVCs,
-	} {
+	for kind, names := range dependencies(pod) {
 		dep := p.deps[kind]
 		dep.Track(key, names)
 		for _, n := range sets.List(names) {
@@ -130,6 +125,16 @@ func (p *Provider) ensureDependencies(ctx context.Context, pod *corev1.Pod) erro
 		}
 	}
 	return nil
+}
+
+// dependencies returns what a translated (lower) pod uses, by reflector kind.
+func dependencies(pod *corev1.Pod) map[string]sets.Set[string] {
+	d := translate.PodDependencies(pod)
+	return map[string]sets.Set[string]{
+		"configmap":             d.ConfigMaps,
+		"secret":                d.Secrets,
+		"persistentvolumeclaim": d.PVCs,
+	}
 }
 
 // UpdatePod applies the changes a kubelet honours to the lower pod.

@@ -13,6 +13,9 @@ import (
 
 	"github.com/virtual-kubelet/virtual-kubelet/node"
 	corev1 "k8s.io/api/core/v1"
+	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
+	"k8s.io/apimachinery/pkg/fields"
+	"k8s.io/apimachinery/pkg/labels"
 	"k8s.io/apimachinery/pkg/types"
 	"k8s.io/apimachinery/pkg/util/sets"
 	"k8s.io/apimachinery/pkg/util/wait"
@@ -22,6 +25,7 @@ import (
 	"k8s.io/client-go/tools/cache"
 	"k8s.io/client-go/tools/record"
 	"k8s.io/client-go/util/workqueue"
+	"k8s.io/klog/v2"
 
 	"github.com/tensile-kube/tensile/pkg/reflector"
 	"github.com/tensile-kube/tensile/pkg/translate"
@@ -50,6 +54,10 @@ type Config struct {
 	Recorder record.EventRecorder
 	// KeepServiceAccountToken passes the upper token volume down (off by default).
 	KeepServiceAccountToken bool
+	// ReflectSystemServices reflects default/kubernetes and the kube-system Services
+	// too (off by default; a kube-system Service annotated tensile.dev/reflect=true is
+	// reflected either way).
+	ReflectSystemServices bool
 	// Workers is the number of status workers; default 8.
 	Workers int
 }
@@ -68,7 +76,7 @@ type Provider struct {
 	cfg        Config
 	lowerPods  corev1listers.PodLister
 	priorities func(string) bool
-	deps       map[string]dependency // "configmap", "secret", "persistentvolumeclaim"
+	deps       map[string]dependency // "configmap", "secret", "persistentvolumeclaim", "service", "endpointslice"
 	namespaces sync.Map              // lower namespaces known to exist
 
 	// views holds, per upper pod key, the upper pod last applied below: GetPod returns it
@@ -156,18 +164,123 @@ func (p *Provider) buildReflectors() error {
 			return err
 		}
 	}
-	p.deps = map[string]dependency{"configmap": cm, "secret": sec, "persistentvolumeclaim": pvc}
+	svc, eps, err := p.buildServiceReflectors(c, rc)
+	if err != nil {
+		return err
+	}
+	p.deps = map[string]dependency{"configmap": cm, "secret": sec, "persistentvolumeclaim": pvc, "service": svc, "endpointslice": eps}
 	return nil
+}
+
+// buildServiceReflectors wires the namespace-driven reflection of Services and their
+// EndpointSlices: a namespace's Services are requeued when a pod of ours starts or
+// stops below and when the upper namespace changes (its opt-out annotation); a
+// Service's slices when its lower copy changes.
+func (p *Provider) buildServiceReflectors(c reflector.Clusters, rc reflector.Config) (dependency, dependency, error) {
+	svc, err := reflector.New(reflector.Services(c, reflector.ServiceOptions{
+		SystemServices: p.cfg.ReflectSystemServices,
+		NamespaceUsed:  p.namespaceUsed,
+	}), rc)
+	if err != nil {
+		return nil, nil, err
+	}
+	eps, err := reflector.New(reflector.EndpointSlices(c), rc)
+	if err != nil {
+		return nil, nil, err
+	}
+	up, low := p.cfg.UpperInformers, p.cfg.LowerOwnedInformers
+	hu, hl := svc.Handlers()
+	su, sl := eps.Handlers()
+	requeueServices := func(obj any) {
+		switch o := unwrap(obj).(type) {
+		case *corev1.Pod:
+			if p.cfg.Owner.Owns(o) {
+				svc.Requeue(o.Namespace, labels.Everything())
+			}
+		case *corev1.Namespace:
+			svc.Requeue(o.Name, labels.Everything())
+		}
+	}
+	requeueSlices := func(obj any) {
+		if s, ok := unwrap(obj).(*corev1.Service); ok {
+			eps.Requeue(s.Namespace, reflector.ServiceSlices(s.Name))
+		}
+	}
+	for _, h := range []struct {
+		inf cache.SharedIndexInformer
+		h   cache.ResourceEventHandler
+	}{
+		{up.Core().V1().Services().Informer(), hu},
+		{low.Core().V1().Services().Informer(), hl},
+		{up.Discovery().V1().EndpointSlices().Informer(), su},
+		{low.Discovery().V1().EndpointSlices().Informer(), sl},
+		{low.Core().V1().Services().Informer(), cache.ResourceEventHandlerFuncs{AddFunc: requeueSlices, DeleteFunc: requeueSlices,
+			UpdateFunc: func(_, n any) { requeueSlices(n) }}},
+		// A pod's arrival or departure below (not its updates) changes what is used.
+		{p.cfg.LowerInformers.Core().V1().Pods().Informer(), cache.ResourceEventHandlerFuncs{AddFunc: requeueServices, DeleteFunc: requeueServices}},
+		{up.Core().V1().Namespaces().Informer(), cache.ResourceEventHandlerFuncs{UpdateFunc: func(_, n any) { requeueServices(n) }}},
+	} {
+		if _, err := h.inf.AddEventHandler(h.h); err != nil {
+			return nil, nil, err
+		}
+	}
+	return svc, eps, nil
+}
+
+// namespaceUsed reports whether the lower cluster runs pods of ours in namespace.
+func (p *Provider) namespaceUsed(namespace string) bool {
+	pods, err := p.lowerPods.Pods(namespace).List(p.cfg.Owner.Selector())
+	return err == nil && len(pods) > 0
+}
+
+// unwrap returns the object of a delete tombstone, or obj.
+func unwrap(obj any) any {
+	if tomb, ok := obj.(cache.DeletedFinalStateUnknown); ok {
+		return tomb.Obj
+	}
+	return obj
 }
 
 // Run runs the reflectors until ctx ends. Status workers start with NotifyPods.
 func (p *Provider) Run(ctx context.Context) {
+	p.seedUsage(ctx)
 	for _, d := range p.deps {
 		go d.Run(ctx)
 	}
 	go wait.UntilWithContext(ctx, p.requeueOwned, statusRecheck)
 	<-ctx.Done()
 	p.queue.ShutDown()
+}
+
+// seedUsage records what our lower pods use before the reflectors start. Their start-up
+// sweep (every copy of ours is queued) must remove only copies nobody uses, and
+// virtual-kubelet re-syncs the pods, which Track their dependencies, only later. Lower
+// pods whose upper pod is gone count for nothing: they are being removed.
+func (p *Provider) seedUsage(ctx context.Context) {
+	uppers, err := p.cfg.Upper.CoreV1().Pods(metav1.NamespaceAll).List(ctx, metav1.ListOptions{
+		FieldSelector: fields.OneTermEqualSelector("spec.nodeName", p.cfg.Owner.VirtualNode).String(),
+	})
+	if err != nil {
+		klog.FromContext(ctx).Error(err, "Listing upper pods to seed dependency use; copies in use may be re-created")
+		return
+	}
+	live := make(map[string]types.UID, len(uppers.Items))
+	for _, u := range uppers.Items {
+		live[podKey(u.Namespace, u.Name)] = u.UID
+	}
+	lowers, err := p.OwnedLowerPods()
+	if err != nil {
+		return
+	}
+	for _, l := range lowers {
+		if uid, ok := live[podKey(l.Namespace, l.Name)]; !ok || uid != translate.UpperUID(l) {
+			continue
+		}
+		key := types.NamespacedName{Namespace: l.Namespace, Name: l.Name}
+		for kind, names := range dependencies(l) {
+			p.deps[kind].Track(key, names)
+		}
+	}
 }
 
 // statusRecheck is how often every owned pod's status is checked again. virtual-kubelet

@@ -17,10 +17,14 @@ var (
 		Help:    "Time to reflect one object, by kind and operation.",
 		Buckets: metrics.ExponentialBuckets(0.001, 2, 14),
 	}, []string{"kind", "operation"})
+	reflected = metrics.NewGaugeVec(&metrics.GaugeOpts{
+		Namespace: "tensile", Subsystem: "reflector", Name: "objects",
+		Help: "Lower-cluster copies this virtual node owns, by kind.",
+	}, []string{"kind"})
 )
 
 func init() {
-	legacyregistry.MustRegister(operations, latency)
+	legacyregistry.MustRegister(operations, latency, reflected)
 }
 
 func observe(kind, op string, err error, start time.Time) {

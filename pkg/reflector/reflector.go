@@ -14,6 +14,7 @@ import (
 	corev1 "k8s.io/api/core/v1"
 	apierrors "k8s.io/apimachinery/pkg/api/errors"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
+	"k8s.io/apimachinery/pkg/labels"
 	"k8s.io/apimachinery/pkg/runtime"
 	"k8s.io/apimachinery/pkg/types"
 	utilruntime "k8s.io/apimachinery/pkg/util/runtime"
@@ -58,6 +59,18 @@ type Kind[T Object] struct {
 	Create func(ctx context.Context, obj T) error
 	Write  func(ctx context.Context, obj T) error
 	Delete func(ctx context.Context, namespace, name string, opts metav1.DeleteOptions) error
+
+	// Wanted, when set, replaces pod usage (Track/Release): an object is copied while
+	// Wanted says so (e.g. a Service while the lower cluster runs pods of its
+	// namespace). why says, when a policy excludes the object, why; it is logged once.
+	Wanted func(namespace, name string) (wanted bool, why string)
+	// UpperList and LowerList list the upper and our lower objects of a namespace
+	// ("" for all) matching a selector, for Requeue. Required with Wanted.
+	UpperList func(namespace string, selector labels.Selector) ([]T, error)
+	LowerList func(namespace string, selector labels.Selector) ([]T, error)
+	// NeedsRecreate, optional, reports that current cannot become desired by an update
+	// (an immutable field changed): the copy is deleted and created again.
+	NeedsRecreate func(current, desired T) bool
 }
 
 // Config configures a Reflector.
@@ -80,6 +93,8 @@ type Reflector[T Object] struct {
 	mu    sync.Mutex
 	users map[string]sets.Set[string] // object key -> keys of pods using it
 	uses  map[string]sets.Set[string] // pod key -> object keys it uses
+
+	skipped sync.Map // object key -> why it was last skipped (logged once)
 }
 
 // ErrForeign is returned when a lower object of the same name exists and is not ours.
@@ -91,6 +106,9 @@ func New[T Object](kind Kind[T], cfg Config) (*Reflector[T], error) {
 		kind.Translate == nil || kind.Equal == nil || kind.Update == nil || kind.Create == nil ||
 		kind.Write == nil || kind.Delete == nil {
 		return nil, fmt.Errorf("reflector: kind %q is missing a function", kind.Name)
+	}
+	if kind.Wanted != nil && (kind.UpperList == nil || kind.LowerList == nil) {
+		return nil, fmt.Errorf("reflector: kind %q has Wanted but no UpperList/LowerList", kind.Name)
 	}
 	if cfg.Owner.VirtualNode == "" || cfg.Owner.UpperCluster == "" {
 		return nil, errors.New("reflector: owner is required")
@@ -152,7 +170,20 @@ func (r *Reflector[T]) release(podKey string, keys sets.Set[string]) {
 	}
 }
 
-func (r *Reflector[T]) used(key string) bool {
+// used reports whether the object of key is to be copied below, and if a policy
+// excludes it, why.
+func (r *Reflector[T]) used(key string) (bool, string) {
+	if r.kind.Wanted != nil {
+		ns, name, err := cache.SplitMetaNamespaceKey(key)
+		if err != nil {
+			return false, ""
+		}
+		return r.kind.Wanted(ns, name)
+	}
+	return r.usedByPods(key), ""
+}
+
+func (r *Reflector[T]) usedByPods(key string) bool {
 	r.mu.Lock()
 	defer r.mu.Unlock()
 	return r.users[key].Len() > 0
@@ -167,7 +198,10 @@ func (r *Reflector[T]) Ensure(ctx context.Context, namespace, name string) error
 // Handlers returns the event handlers for the upper and the lower (owned) informer.
 func (r *Reflector[T]) Handlers() (upper, lower cache.ResourceEventHandler) {
 	enqueueUsed := func(obj any) {
-		if key, err := cache.DeletionHandlingMetaNamespaceKeyFunc(obj); err == nil && (r.used(key) || r.kind.KeepUnused) {
+		// Kinds with Wanted decide in handle (a deleted upper object is no longer wanted,
+		// yet its copy must go).
+		if key, err := cache.DeletionHandlingMetaNamespaceKeyFunc(obj); err == nil &&
+			(r.kind.Wanted != nil || r.usedByPods(key) || r.kind.KeepUnused) {
 			r.queue.Add(key)
 		}
 	}
@@ -177,8 +211,32 @@ func (r *Reflector[T]) Handlers() (upper, lower cache.ResourceEventHandler) {
 		}
 	}
 	upper = cache.ResourceEventHandlerFuncs{AddFunc: enqueueUsed, UpdateFunc: func(_, n any) { enqueueUsed(n) }, DeleteFunc: enqueueUsed}
-	lower = cache.ResourceEventHandlerFuncs{AddFunc: enqueue, UpdateFunc: func(_, n any) { enqueue(n) }, DeleteFunc: enqueue}
+	count := reflected.WithLabelValues(r.kind.Name)
+	lower = cache.ResourceEventHandlerFuncs{
+		AddFunc:    func(obj any) { count.Inc(); enqueue(obj) },
+		UpdateFunc: func(_, n any) { enqueue(n) },
+		DeleteFunc: func(obj any) { count.Dec(); enqueue(obj) },
+	}
 	return upper, lower
+}
+
+// Requeue queues the upper and our lower objects of namespace ("" for all) that match
+// selector: what Wanted says of them may have changed (a namespace started or stopped
+// running pods below, a Service was reflected, ...). Kinds without Wanted ignore it.
+func (r *Reflector[T]) Requeue(namespace string, selector labels.Selector) {
+	if r.kind.Wanted == nil {
+		return
+	}
+	for _, list := range []func(string, labels.Selector) ([]T, error){r.kind.UpperList, r.kind.LowerList} {
+		objs, err := list(namespace, selector)
+		if err != nil {
+			utilruntime.HandleError(fmt.Errorf("requeueing %s in %q: %w", r.kind.Name, namespace, err))
+			continue
+		}
+		for _, o := range objs {
+			r.queue.Add(o.GetNamespace() + "/" + o.GetName())
+		}
+	}
 }
 
 // Run processes the queue until ctx ends.
@@ -232,19 +290,26 @@ func (r *Reflector[T]) handle(ctx context.Context, key string) (err error) {
 		return lerr
 	}
 	haveLower := lerr == nil && r.cfg.Owner.Owns(lower)
-	if apierrors.IsNotFound(uerr) || (!r.used(key) && !(r.kind.KeepUnused && haveLower)) {
+	used, why := false, ""
+	if uerr == nil {
+		used, why = r.used(key)
+	}
+	if apierrors.IsNotFound(uerr) || (!used && !(r.kind.KeepUnused && haveLower)) {
+		r.logSkip(ctx, key, why)
 		if !haveLower {
 			return nil
 		}
 		op = "delete"
 		return r.delete(ctx, lower)
 	}
-	if !r.used(key) && !haveLower {
-		return nil
-	}
 	desired, skip := r.kind.Translate(upper, r.cfg.Owner)
+	r.logSkip(ctx, key, skip)
 	if skip != "" {
-		return nil
+		if !haveLower {
+			return nil
+		}
+		op = "delete"
+		return r.delete(ctx, lower)
 	}
 	if !haveLower {
 		op = "create"
@@ -253,10 +318,28 @@ func (r *Reflector[T]) handle(ctx context.Context, key string) (err error) {
 	if r.kind.Equal(lower, desired) {
 		return nil
 	}
+	if r.kind.NeedsRecreate != nil && r.kind.NeedsRecreate(lower, desired) {
+		op = "delete"
+		if err := r.delete(ctx, lower); err != nil {
+			return err
+		}
+		return fmt.Errorf("%s %s: deleted to re-create it (an immutable field changed)", r.kind.Name, key)
+	}
 	op = "update"
 	current := lower.DeepCopyObject().(T)
 	r.kind.Update(current, desired)
 	return r.kind.Write(ctx, current)
+}
+
+// logSkip logs, once per object and reason, why an object is not reflected.
+func (r *Reflector[T]) logSkip(ctx context.Context, key, why string) {
+	if why == "" {
+		r.skipped.Delete(key)
+		return
+	}
+	if prev, loaded := r.skipped.Swap(key, why); !loaded || prev != why {
+		klog.FromContext(ctx).V(2).Info("Not reflecting object", "kind", r.kind.Name, "key", key, "reason", why)
+	}
 }
 
 func (r *Reflector[T]) create(ctx context.Context, upper, desired T) error {

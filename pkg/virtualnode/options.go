@@ -38,6 +38,7 @@ type Options struct {
 	MinStatusInterval     time.Duration
 	UpperClusterID        string
 	KeepServiceAccountTok bool
+	ReflectSystemServices bool
 
 	MetricsBindAddress string
 	ListenAddress      string
@@ -98,6 +99,7 @@ func (o *Options) AddFlags(fs *pflag.FlagSet) {
 	fs.DurationVar(&o.MinStatusInterval, "min-status-interval", o.MinStatusInterval, "Shortest interval between two node status writes caused by capacity changes.")
 	fs.StringVar(&o.UpperClusterID, "upper-cluster-id", o.UpperClusterID, "Identifier of the upper cluster in ownership labels. Empty: the UID of its kube-system namespace.")
 	fs.BoolVar(&o.KeepServiceAccountTok, "keep-service-account-token", o.KeepServiceAccountTok, "Pass the upper service-account token volume down (upper credentials then reach the lower cluster).")
+	fs.BoolVar(&o.ReflectSystemServices, "reflect-system-services", o.ReflectSystemServices, "Reflect default/kubernetes and the kube-system Services into the lower cluster too (a lower Service of the same name that this node did not create is never overwritten). A kube-system Service annotated tensile.dev/reflect=true is reflected either way.")
 	fs.StringVar(&o.MetricsBindAddress, "metrics-bind-address", o.MetricsBindAddress, "Address of /metrics, /healthz and /readyz.")
 	fs.StringVar(&o.ListenAddress, "listen-address", o.ListenAddress, "Address of the kubelet API (logs, exec, port-forward, stats), HTTPS.")
 	fs.StringVar(&o.NodeIP, "node-ip", o.NodeIP, "InternalIP the node reports: where the upper API server reaches the kubelet API.")

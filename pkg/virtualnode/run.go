@@ -195,6 +195,7 @@ func runNode(ctx context.Context, o *Options, c *clusters, ready *atomic.Bool) e
 			Owner: c.owner, Upper: c.upper, Lower: c.lower, UpperPods: pc.Pods,
 			UpperInformers: inf.upper, LowerInformers: inf.lower, LowerOwnedInformers: inf.lowerOwned, LowerEvents: inf.lowerEvents,
 			Recorder: recorder, KeepServiceAccountToken: o.KeepServiceAccountTok, Workers: o.Workers,
+			ReflectSystemServices: o.ReflectSystemServices,
 		})
 		if err != nil {
 			return nil, nil, err
