@@ -78,10 +78,34 @@ func (ix *Index) LabelPolicy() LabelPolicy { return ix.policy }
 // selector, required affinity, taints), then the pod's requests are checked against
 // each matching group's largest free amounts and slots.
 func (ix *Index) Fit(q *Query) Result {
-	if _, _, ok := ix.find(q); ok {
+	if ix.anyFits(q) {
 		return Result{Reason: Fits}
 	}
 	return ix.explain(q)
+}
+
+// anyFits reports whether some slot takes the pod, stopping at the first: Filter runs
+// for every virtual node in every cycle and needs no more than that.
+func (ix *Index) anyFits(q *Query) bool {
+	m := q.matcherFor(ix.policy, ix.policyID)
+	for i := range ix.groups {
+		g := &ix.groups[i]
+		if !g.maxFree.Fits(q.Requests) {
+			continue
+		}
+		if ok, err := m.Match(g.proto); err != nil || !ok {
+			continue
+		}
+		if _, bad := q.untolerated(g.taints); bad {
+			continue
+		}
+		for j := range g.slots {
+			if g.slots[j].Count > 0 && g.slots[j].Free.Fits(q.Requests) {
+				return true
+			}
+		}
+	}
+	return false
 }
 
 // find returns the largest slot (by CPU, then memory) that takes the pod.
@@ -149,20 +173,30 @@ func (ix *Index) Room(q *Query) int64 {
 	return total
 }
 
-// copiesThatFit is min over requested resources of free/request.
+// copiesThatFit is min over requested resources of free/request. It runs for every
+// group of every virtual node in every Score, so it allocates nothing.
 func copiesThatFit(free, req Vector) int64 {
 	n := int64(math.MaxInt32)
-	for _, name := range req.Names(false) {
-		if r := req.Get(name); r > 0 {
-			n = min(n, max(free.Get(name), 0)/r)
+	fit := func(f, r int64) {
+		if r > 0 {
+			n = min(n, max(f, 0)/r)
 		}
+	}
+	fit(free.MilliCPU, req.MilliCPU)
+	fit(free.Memory, req.Memory)
+	fit(free.EphemeralStorage, req.EphemeralStorage)
+	fit(free.Pods, req.Pods)
+	for name, r := range req.Scalars {
+		fit(free.Scalars[name], r)
 	}
 	return n
 }
 
 // Charge returns a copy of ix in which the pod of q occupies the slot Fit would give it
 // (the largest, as the lower scheduler's default least-allocated scoring would pick).
-// ok is false, and ix is returned unchanged, when the pod fits nowhere.
+// ok is false, and ix is returned unchanged, when the pod fits nowhere. The node's new
+// free vector joins an equal slot when there is one, so a burst of like pods keeps the
+// slot list (and the cost of later fit questions) short.
 func (ix *Index) Charge(q *Query) (out *Index, ok bool) {
 	gi, si, ok := ix.find(q)
 	if !ok {
@@ -175,7 +209,11 @@ func (ix *Index) Charge(q *Query) (out *Index, ok bool) {
 	left := g.slots[si].Free.Clone()
 	left.Sub(q.Requests)
 	g.slots[si].Count--
-	g.slots = append(g.slots, Slot{Free: left, Count: 1})
+	if j := slices.IndexFunc(g.slots, func(s Slot) bool { return s.Free.equal(left) }); j >= 0 {
+		g.slots[j].Count++
+	} else {
+		g.slots = append(g.slots, Slot{Free: left, Count: 1})
+	}
 	g.free = g.free.Clone()
 	g.free.Sub(q.Requests)
 	var covered int32

@@ -243,6 +243,24 @@ func (v *Vector) maxInPlace(o Vector) {
 	}
 }
 
+// equal reports whether v and o hold the same amounts (a missing scalar is zero).
+func (v Vector) equal(o Vector) bool {
+	if v.MilliCPU != o.MilliCPU || v.Memory != o.Memory || v.EphemeralStorage != o.EphemeralStorage || v.Pods != o.Pods {
+		return false
+	}
+	for name, n := range v.Scalars {
+		if o.Scalars[name] != n {
+			return false
+		}
+	}
+	for name, n := range o.Scalars {
+		if v.Scalars[name] != n {
+			return false
+		}
+	}
+	return true
+}
+
 // key returns a comparable identity of v, for grouping identical free vectors.
 func (v Vector) key() vectorKey {
 	k := vectorKey{v.MilliCPU, v.Memory, v.EphemeralStorage, v.Pods, ""}

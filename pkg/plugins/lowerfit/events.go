@@ -4,6 +4,7 @@ import (
 	"context"
 
 	corev1 "k8s.io/api/core/v1"
+	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	"k8s.io/apimachinery/pkg/apis/meta/v1/unstructured"
 	"k8s.io/klog/v2"
 	fwk "k8s.io/kube-scheduler/framework"
@@ -35,6 +36,7 @@ func (pl *Plugin) hintSummary(logger klog.Logger, pod *corev1.Pod, oldObj, newOb
 	if !ok {
 		return fwk.Queue, nil
 	}
+	pl.catchUp(logger, newU)
 	oldU, ok := oldObj.(*unstructured.Unstructured)
 	if !ok || oldU == nil {
 		return fwk.Queue, nil
@@ -53,6 +55,26 @@ func (pl *Plugin) hintSummary(logger klog.Logger, pod *corev1.Pod, oldObj, newOb
 	}
 	logger.V(5).Info("ClusterSummary heartbeat changes nothing for the pod", "pod", klog.KObj(pod), "clusterSummary", newU.GetName())
 	return fwk.QueueSkip, nil
+}
+
+// catchUp makes sure the view a requeued pod is retried against is at least as new
+// as the summary that requeued it. The event comes from the scheduler's own informer,
+// not from the plugin's: without this the retry may still see the old summary, and
+// the pod would wait for the next change or the scheduler's periodic flush. The check
+// is cheap; only a newer summary is compiled, once.
+func (pl *Plugin) catchUp(logger klog.Logger, u *unstructured.Unstructured) {
+	hash, _, _ := unstructured.NestedString(u.Object, "status", "contentHash")
+	raw, _, _ := unstructured.NestedString(u.Object, "status", "updateTime")
+	var updated metav1.MicroTime
+	if err := updated.UnmarshalQueryParameter(raw); err != nil || !pl.store.newer(u.GetName(), updated.Time, hash) {
+		return
+	}
+	ix, err := indexFromObject(u)
+	if err != nil {
+		logger.Error(err, "Ignoring malformed ClusterSummary")
+		return
+	}
+	pl.store.setSummary(ix)
 }
 
 // hintNode requeues when the node is virtual.
@@ -74,6 +96,9 @@ func (pl *Plugin) hintAssignedPodDelete(logger klog.Logger, pod *corev1.Pod, old
 		return fwk.Queue, err
 	}
 	if pl.store.snapshot().isVirtualName(deleted.Spec.NodeName) {
+		// The plugin's own handler releases the reservation too, but on another
+		// goroutine: release it here so the requeued pod sees the room.
+		pl.store.release(deleted.UID)
 		return fwk.Queue, nil
 	}
 	return fwk.QueueSkip, nil

@@ -13,6 +13,7 @@ import (
 	fwk "k8s.io/kube-scheduler/framework"
 
 	"github.com/tensile-kube/tensile/pkg/apis/tensile/v1alpha1"
+	"github.com/tensile-kube/tensile/pkg/capacity"
 )
 
 func summaryObject(t *testing.T, name, hash string, updated time.Time) *unstructured.Unstructured {
@@ -92,5 +93,54 @@ func TestIndexFromObjectRoundTrip(t *testing.T) {
 	}
 	if ix.VirtualNode != "vk-a" || !ix.UpdateTime.Equal(t0) || ix.ContentHash != "h1" {
 		t.Errorf("index = %+v", ix)
+	}
+}
+
+// TestHintCatchesUp: the scheduler's informer, which delivers the event that requeues a
+// pod, is not the plugin's. The hint brings the plugin's view up to the summary it was
+// called with, so the retry sees it; an older copy never takes the view back, and a
+// late copy of a deleted summary does not bring it back.
+func TestHintCatchesUp(t *testing.T) {
+	pl, clock := newTestPlugin(t)
+	clock.Set(t0.Add(5 * time.Second))
+	logger := klog.Background()
+	pod := upperPod("p", "6")
+	m := capacity.NewModel(capacity.Options{})
+	m.SetNode(lowerNode("small", "4"))
+	summary := func(updated time.Time) *unstructured.Unstructured {
+		st := m.Summary()
+		st.VirtualNode, st.UpdateTime = "vk-a", metav1.NewMicroTime(updated)
+		raw, err := runtime.DefaultUnstructuredConverter.ToUnstructured(&v1alpha1.ClusterSummary{
+			TypeMeta:   metav1.TypeMeta{APIVersion: v1alpha1.SchemeGroupVersion.String(), Kind: v1alpha1.ClusterSummaryKind},
+			ObjectMeta: metav1.ObjectMeta{Name: "vk-a"}, Status: *st,
+		})
+		if err != nil {
+			t.Fatal(err)
+		}
+		return &unstructured.Unstructured{Object: raw}
+	}
+	small := summary(t0)
+	pl.summaryHandler(logger).OnAdd(small, false)
+	if st := schedule(t, pl, pod, virtualNode("vk-a")); st.IsSuccess() {
+		t.Fatal("a 6 CPU pod fits lower nodes of 4 CPU")
+	}
+
+	m.SetNode(lowerNode("big", "8"))
+	big := summary(t0.Add(time.Second))
+	if h, _ := pl.hintSummary(logger, pod, small, big); h != fwk.Queue {
+		t.Fatalf("hint = %v, want Queue", h)
+	}
+	if st := schedule(t, pl, upperPod("p", "6"), virtualNode("vk-a")); !st.IsSuccess() {
+		t.Fatalf("retry after the hint: %v; the hint did not bring the view up to its summary", st)
+	}
+
+	pl.summaryHandler(logger).OnUpdate(nil, small) // the plugin's informer, lagging
+	if ix := pl.store.snapshot().nodes["vk-a"]; !ix.UpdateTime.Equal(t0.Add(time.Second)) {
+		t.Errorf("an older summary took the view back to %v", ix.UpdateTime)
+	}
+
+	pl.summaryHandler(logger).OnDelete(big)
+	if _, _ = pl.hintSummary(logger, pod, small, big); pl.store.snapshot().isVirtualName("vk-a") {
+		t.Error("a late copy brought a deleted summary back")
 	}
 }

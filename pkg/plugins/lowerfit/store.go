@@ -54,15 +54,22 @@ type store struct {
 
 	mu        sync.Mutex
 	summaries map[string]*capacity.Index
-	byPod     map[types.UID]*reservation
-	byNode    map[string]map[types.UID]*reservation
-	current   *view
+	// deleted holds the build time of each deleted summary, so that a late copy of
+	// it (the scheduler's informer may lag behind the plugin's) cannot bring it back.
+	deleted map[string]time.Time
+	// newest is the time of the newest reservation charged on each node.
+	newest  map[string]time.Time
+	byPod   map[types.UID]*reservation
+	byNode  map[string]map[types.UID]*reservation
+	current *view
 }
 
 func newStore(ttl time.Duration, now func() time.Time) *store {
 	return &store{
 		ttl: ttl, now: now,
 		summaries: map[string]*capacity.Index{},
+		deleted:   map[string]time.Time{},
+		newest:    map[string]time.Time{},
 		byPod:     map[types.UID]*reservation{},
 		byNode:    map[string]map[types.UID]*reservation{},
 		current:   &view{nodes: map[string]*capacity.Index{}},
@@ -77,10 +84,16 @@ func (s *store) snapshot() *view {
 }
 
 // setSummary records a new summary for a virtual node and releases the reservations
-// it now accounts for.
+// it now accounts for. A summary no newer than the one held (or last deleted) is
+// ignored: summaries arrive through two informers, the plugin's and, via the
+// queueing hint, the scheduler's, and neither may take the view back in time.
 func (s *store) setSummary(ix *capacity.Index) {
 	s.mu.Lock()
 	defer s.mu.Unlock()
+	if !s.newerLocked(ix.VirtualNode, ix.UpdateTime, ix.ContentHash) {
+		return
+	}
+	delete(s.deleted, ix.VirtualNode)
 	s.summaries[ix.VirtualNode] = ix
 	for uid, r := range s.byNode[ix.VirtualNode] {
 		if countedBy(r, ix) {
@@ -90,10 +103,29 @@ func (s *store) setSummary(ix *capacity.Index) {
 	s.rebuild(ix.VirtualNode, true)
 }
 
+// newer reports whether a summary of node built at updated with content hash is
+// newer than the one the store holds or last deleted.
+func (s *store) newer(node string, updated time.Time, hash string) bool {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return s.newerLocked(node, updated, hash)
+}
+
+func (s *store) newerLocked(node string, updated time.Time, hash string) bool {
+	if at, ok := s.deleted[node]; ok && !updated.After(at) {
+		return false
+	}
+	cur := s.summaries[node]
+	return cur == nil || updated.After(cur.UpdateTime) || (updated.Equal(cur.UpdateTime) && hash != cur.ContentHash)
+}
+
 // deleteSummary forgets a virtual node's summary.
 func (s *store) deleteSummary(name string) {
 	s.mu.Lock()
 	defer s.mu.Unlock()
+	if cur := s.summaries[name]; cur != nil {
+		s.deleted[name] = cur.UpdateTime
+	}
 	delete(s.summaries, name)
 	s.rebuild(name, true)
 }
@@ -112,7 +144,17 @@ func (s *store) reserve(uid types.UID, pod types.NamespacedName, node string, q 
 		s.byNode[node] = map[types.UID]*reservation{}
 	}
 	s.byNode[node][uid] = r
-	s.rebuild(node, false)
+	// The newest reservation is charged last: charging it on top of the current view
+	// gives what a rebuild would, in O(1) rather than O(reservations) per pod.
+	cur, ok := s.current.nodes[node]
+	if !ok || r.at.Before(s.newest[node]) {
+		s.rebuild(node, false)
+		return
+	}
+	s.newest[node] = r.at
+	next := &view{nodes: maps.Clone(s.current.nodes), policies: s.current.policies}
+	next.nodes[node], _ = cur.Charge(q)
+	s.current = next
 }
 
 // release drops the pod's reservation, if any. It is idempotent.
@@ -203,6 +245,9 @@ func (s *store) rebuild(node string, policiesChanged bool) {
 		sort.Slice(rs, func(i, j int) bool { return rs[i].at.Before(rs[j].at) })
 		for _, r := range rs {
 			ix, _ = ix.Charge(r.query)
+		}
+		if len(rs) > 0 {
+			s.newest[node] = rs[len(rs)-1].at
 		}
 		next.nodes[node] = ix
 	}
