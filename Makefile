@@ -92,6 +92,7 @@ lint: ## gofmt -l must print nothing; go vet.
 bench: tools build ## Go benchmarks and the end-to-end sync benchmark; figures go to docs/benchmarks.md.
 	$(GO) test -run '^$$' -bench . -benchmem ./pkg/...
 	hack/bench.sh
+	hack/bench-scheduler.sh
 
 # ---- demo -----------------------------------------------------------------------------
 
