@@ -73,7 +73,18 @@ componentsPatches:
     value: "false"
   - key: manage-nodes-with-annotation-selector
     value: kwok.x-k8s.io/node=fake
+# One instance each: leader election only adds a way to die under load (a lease renewal
+# that misses its deadline on a busy machine ends the process).
+- name: kube-scheduler
+  extraArgs:
+  - key: leader-elect
+    value: "false"
 YAML
+  local kcm_args='  - key: leader-elect
+    value: "false"'
+  if [ "$name" != upper ]; then
+    printf -- '- name: kube-controller-manager\n  extraArgs:\n%s\n' "$kcm_args" >>"$file"
+  fi
   if [ "$name" = upper ]; then
     # The upper API server calls the virtual nodes' kubelet API (logs, exec, ...)
     # with the cluster's admin client certificate.
@@ -90,6 +101,7 @@ YAML
 # Signs the virtual nodes' kubelet-serving certificates (their CSRs).
 - name: kube-controller-manager
   extraArgs:
+$kcm_args
   - key: cluster-signing-cert-file
     value: $pki/ca.crt
   - key: cluster-signing-key-file
