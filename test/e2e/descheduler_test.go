@@ -276,18 +276,16 @@ func deschedDryRun(t *testing.T, ns string) {
 	watch := deschedWatchPods(t, ns)
 	// Upstream v0.36 starts the dry-run sandbox's informers before the real ones
 	// (kubernetes-sigs/descheduler#1917). The plugin waits for the sandbox's pods, but a
-	// run-once dry run can still see fewer than 2 nodes and skip its cycle: run it again
-	// then. No attempt may change anything.
+	// run-once dry run can still see fewer than 2 nodes and skip its cycle, or see an
+	// empty sandbox (about one run in four on a loaded machine): run it again then. The
+	// checks below (UIDs, the pod watch) cover every attempt: none may change anything.
 	var out string
-	for attempt := 1; ; attempt++ {
+	for attempt := 1; attempt <= 8; attempt++ {
 		out = deschedExec(t, fmt.Sprintf("dry-run-%d", attempt), policy, "--dry-run")
-		if !strings.Contains(out, "Skipping descheduling cycle") {
+		if strings.Contains(out, `"Would re-create pod"`) {
 			break
 		}
-		if attempt == 8 {
-			t.Fatalf("%d dry runs skipped their cycle", attempt)
-		}
-		t.Logf("dry run %d skipped its cycle (descheduler#1917); running it again", attempt)
+		t.Logf("dry run %d did not consider the pods (skipped cycle or empty sandbox, descheduler#1917); running it again", attempt)
 	}
 	for _, want := range []string{`"Would re-create pod"`, `replacement="dry-bare-r1"`, `"Dry run: would record Event"`, `reason="VirtualNodeExcluded"`} {
 		if !strings.Contains(out, want) {
