@@ -194,6 +194,7 @@ func (p *Provider) DeletePod(ctx context.Context, upper *corev1.Pod) error {
 func (p *Provider) deletePod(ctx context.Context, upper *corev1.Pod) error {
 	key := types.NamespacedName{Namespace: upper.Namespace, Name: upper.Name}
 	p.views.Delete(key.String())
+	p.sent.Delete(key.String())
 	for _, d := range p.deps {
 		d.Release(key)
 	}
@@ -275,22 +276,9 @@ func (p *Provider) upperView(lower *corev1.Pod) *corev1.Pod {
 	}
 	view := lower.DeepCopy()
 	view.UID = translate.UpperUID(lower)
-	view.Labels = withoutOwnership(view.Labels)
-	view.Annotations = withoutOwnership(view.Annotations)
+	view.Labels = translate.WithoutOwnership(view.Labels)
+	view.Annotations = translate.WithoutOwnership(view.Annotations)
 	return view
-}
-
-func withoutOwnership(m map[string]string) map[string]string {
-	out := map[string]string{}
-	for k, v := range m {
-		if k != translate.LabelVirtualNode && k != translate.LabelUpperCluster && k != translate.AnnotationUpperUID {
-			out[k] = v
-		}
-	}
-	if len(out) == 0 {
-		return nil
-	}
-	return out
 }
 
 // OwnedLowerPods returns the lower pods this virtual node created (shared cache: do not

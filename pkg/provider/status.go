@@ -81,6 +81,7 @@ func (p *Provider) reconcile(ctx context.Context, key string) error {
 	lower, lerr := p.ownedLowerPod(namespace, name)
 	haveLower := lerr == nil
 	if apierrors.IsNotFound(uerr) {
+		p.sent.Delete(key)
 		if haveLower {
 			return p.removeOrphan(ctx, lower)
 		}

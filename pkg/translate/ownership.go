@@ -70,8 +70,23 @@ func UpperUID(obj metav1.Object) types.UID {
 	return types.UID(obj.GetAnnotations()[AnnotationUpperUID])
 }
 
-// isOwnershipKey reports whether a label or annotation key is one of ours, so that the
-// reverse view of a lower object shows only what the upper object had.
+// WithoutOwnership returns a copy of labels or annotations without our marks: the
+// upper object's own view of a lower object. It returns nil when nothing remains.
+func WithoutOwnership(m map[string]string) map[string]string {
+	var out map[string]string
+	for k, v := range m {
+		if isOwnershipKey(k) {
+			continue
+		}
+		if out == nil {
+			out = map[string]string{}
+		}
+		out[k] = v
+	}
+	return out
+}
+
+// isOwnershipKey reports whether a label or annotation key is one of ours.
 func isOwnershipKey(k string) bool {
 	switch k {
 	case LabelVirtualNode, LabelUpperCluster, AnnotationUpperUID, AnnotationUpperName:

@@ -87,3 +87,21 @@ func TestUpperUIDUnmarked(t *testing.T) {
 		t.Errorf("UpperUID of an unmarked object = %q, want empty", got)
 	}
 }
+
+func TestWithoutOwnership(t *testing.T) {
+	for _, tc := range []struct {
+		name string
+		in   map[string]string
+		want map[string]string
+	}{
+		{"nil", nil, nil},
+		{"only ours", map[string]string{translate.LabelVirtualNode: "vk", translate.LabelUpperCluster: "c", translate.AnnotationUpperUID: "u"}, nil},
+		{"mixed", map[string]string{translate.LabelVirtualNode: "vk", "app": "web", translate.AnnotationUpperName: "ns/n"}, map[string]string{"app": "web"}},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			if diff := cmp.Diff(tc.want, translate.WithoutOwnership(tc.in)); diff != "" {
+				t.Errorf("(-want +got):\n%s", diff)
+			}
+		})
+	}
+}

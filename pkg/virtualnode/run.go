@@ -305,7 +305,7 @@ func reportGauges(ctx context.Context, p *provider.Provider) {
 		case <-ctx.Done():
 			return
 		case <-t.C:
-			if pods, err := p.GetPods(ctx); err == nil {
+			if pods, err := p.OwnedLowerPods(); err == nil { // counted from the cache, no copies
 				provider.PodsManaged.Set(float64(len(pods)))
 			}
 			provider.QueueDepth.Set(float64(p.QueueLen()))
