@@ -44,11 +44,11 @@ func (p *Provider) createPod(ctx context.Context, upper *corev1.Pod) error {
 	if err := p.ensureNamespace(ctx, upper.Namespace); err != nil {
 		return err
 	}
-	if err := p.ensureDependencies(ctx, desired); err != nil {
+	if err := p.ensureDependencies(ctx, upper.Namespace, desired); err != nil {
 		p.cfg.Recorder.Eventf(upper, corev1.EventTypeWarning, ReasonDependencyError, "%v", err)
 		return err
 	}
-	_, err = p.cfg.Lower.CoreV1().Pods(upper.Namespace).Create(ctx, desired, metav1.CreateOptions{})
+	_, err = p.cfg.Lower.CoreV1().Pods(desired.Namespace).Create(ctx, desired, metav1.CreateOptions{})
 	if apierrors.IsAlreadyExists(err) {
 		err = p.adopt(ctx, upper)
 	}
@@ -61,15 +61,16 @@ func (p *Provider) createPod(ctx context.Context, upper *corev1.Pod) error {
 
 // adopt resolves a name collision on create.
 func (p *Provider) adopt(ctx context.Context, upper *corev1.Pod) error {
-	live, err := p.cfg.Lower.CoreV1().Pods(upper.Namespace).Get(ctx, upper.Name, metav1.GetOptions{})
+	lowerNS := p.cfg.Owner.Namespaces.ToLower(upper.Namespace)
+	live, err := p.cfg.Lower.CoreV1().Pods(lowerNS).Get(ctx, upper.Name, metav1.GetOptions{})
 	if apierrors.IsNotFound(err) {
-		return fmt.Errorf("lower pod %s/%s vanished while being created; retrying", upper.Namespace, upper.Name)
+		return fmt.Errorf("lower pod %s/%s vanished while being created; retrying", lowerNS, upper.Name)
 	}
 	if err != nil {
 		return err
 	}
 	if !p.cfg.Owner.Owns(live) {
-		msg := fmt.Sprintf("the lower cluster already has a pod %s/%s that this virtual node did not create; it is left untouched and this pod stays Pending", upper.Namespace, upper.Name)
+		msg := fmt.Sprintf("the lower cluster already has a pod %s/%s that this virtual node did not create; it is left untouched and this pod stays Pending", lowerNS, upper.Name)
 		p.cfg.Recorder.Event(upper, corev1.EventTypeWarning, ReasonForeignPod, msg)
 		return errdefs.AsInvalidInput(fmt.Errorf("%s", msg))
 	}
@@ -79,48 +80,58 @@ func (p *Provider) adopt(ctx context.Context, upper *corev1.Pod) error {
 	// Left from an earlier upper pod of the same name: remove it, then create anew.
 	uid := live.UID
 	zero := int64(0)
-	if err := p.cfg.Lower.CoreV1().Pods(upper.Namespace).Delete(ctx, upper.Name, metav1.DeleteOptions{
+	if err := p.cfg.Lower.CoreV1().Pods(lowerNS).Delete(ctx, upper.Name, metav1.DeleteOptions{
 		GracePeriodSeconds: &zero, Preconditions: &metav1.Preconditions{UID: &uid},
 	}); err != nil && !apierrors.IsNotFound(err) {
 		return err
 	}
-	return fmt.Errorf("replaced stale lower pod %s/%s of an earlier upper pod; retrying create", upper.Namespace, upper.Name)
+	return fmt.Errorf("replaced stale lower pod %s/%s of an earlier upper pod; retrying create", lowerNS, upper.Name)
 }
 
 func (p *Provider) lowerPod(upper *corev1.Pod) (*corev1.Pod, error) {
 	return translate.PodToLower(upper, translate.PodOptions{
-		Owner:                   p.cfg.Owner,
-		KeepServiceAccountToken: p.cfg.KeepServiceAccountToken,
-		HasPriorityClass:        p.priorities,
+		Owner:                    p.cfg.Owner,
+		LowerServiceAccountToken: p.cfg.LowerServiceAccountToken,
+		HasPriorityClass:         p.priorities,
 	})
 }
 
-func (p *Provider) ensureNamespace(ctx context.Context, namespace string) error {
-	if _, ok := p.namespaces.Load(namespace); ok {
+// ensureNamespace creates the lower namespace of an upper one when it is missing. One
+// that exists is used whoever made it: with the same name below, it is usually the
+// lower cluster's own.
+func (p *Provider) ensureNamespace(ctx context.Context, upperNS string) error {
+	m := p.cfg.Owner.Namespaces
+	if _, err := p.namespaces.Get(m.ToLower(upperNS)); err == nil {
 		return nil
 	}
-	ns := &corev1.Namespace{ObjectMeta: metav1.ObjectMeta{Name: namespace}}
+	if err := m.CheckLower(upperNS); err != nil {
+		return errdefs.AsInvalidInput(err)
+	}
+	ns := &corev1.Namespace{ObjectMeta: metav1.ObjectMeta{Name: m.ToLower(upperNS)}}
 	p.cfg.Owner.Mark(ns, "")
+	delete(ns.Annotations, translate.AnnotationUpperUID)
+	if !m.Identity() {
+		ns.Annotations[translate.AnnotationUpperNamespace] = upperNS
+	}
 	_, err := p.cfg.Lower.CoreV1().Namespaces().Create(ctx, ns, metav1.CreateOptions{})
 	if err != nil && !apierrors.IsAlreadyExists(err) {
-		return fmt.Errorf("creating lower namespace %s: %w", namespace, err)
+		return fmt.Errorf("creating lower namespace %s: %w", ns.Name, err)
 	}
-	p.namespaces.Store(namespace, struct{}{})
 	return nil
 }
 
 // ensureDependencies records what the lower pod uses and makes each object current
-// below. It reads the translated pod: what translation dropped (the upper token volume
-// and its kube-root-ca.crt) is no dependency, and the lower cluster's own objects of
-// those names must stay untouched.
-func (p *Provider) ensureDependencies(ctx context.Context, pod *corev1.Pod) error {
-	key := types.NamespacedName{Namespace: pod.Namespace, Name: pod.Name}
+// below. It reads the translated pod: what translation dropped (the upper token volume)
+// is no dependency, and the lower cluster's own objects of those names must stay
+// untouched.
+func (p *Provider) ensureDependencies(ctx context.Context, upperNS string, pod *corev1.Pod) error {
+	key := types.NamespacedName{Namespace: upperNS, Name: pod.Name}
 	for kind, names := range dependencies(pod) {
 		dep := p.deps[kind]
 		dep.Track(key, names)
 		for _, n := range sets.List(names) {
-			if err := dep.Ensure(ctx, pod.Namespace, n); err != nil {
-				return fmt.Errorf("%s %s/%s: %w", kind, pod.Namespace, n, err)
+			if err := dep.Ensure(ctx, upperNS, n); err != nil {
+				return fmt.Errorf("%s %s/%s: %w", kind, upperNS, n, err)
 			}
 		}
 	}
@@ -134,6 +145,7 @@ func dependencies(pod *corev1.Pod) map[string]sets.Set[string] {
 		"configmap":             d.ConfigMaps,
 		"secret":                d.Secrets,
 		"persistentvolumeclaim": d.PVCs,
+		"serviceaccount":        d.ServiceAccounts,
 	}
 }
 
@@ -150,7 +162,7 @@ func (p *Provider) updatePod(ctx context.Context, upper *corev1.Pod) error {
 	if err != nil {
 		return err
 	}
-	lower, err := p.cfg.Lower.CoreV1().Pods(upper.Namespace).Get(ctx, upper.Name, metav1.GetOptions{})
+	lower, err := p.cfg.Lower.CoreV1().Pods(desired.Namespace).Get(ctx, upper.Name, metav1.GetOptions{})
 	if apierrors.IsNotFound(err) {
 		return p.createPod(ctx, upper)
 	}
@@ -160,7 +172,7 @@ func (p *Provider) updatePod(ctx context.Context, upper *corev1.Pod) error {
 	if !p.cfg.Owner.Owns(lower) || translate.UpperUID(lower) != upper.UID {
 		return p.adopt(ctx, upper)
 	}
-	if err := p.ensureDependencies(ctx, desired); err != nil {
+	if err := p.ensureDependencies(ctx, upper.Namespace, desired); err != nil {
 		return err
 	}
 	var previous *corev1.Pod
@@ -198,10 +210,10 @@ func (p *Provider) deletePod(ctx context.Context, upper *corev1.Pod) error {
 	for _, d := range p.deps {
 		d.Release(key)
 	}
-	lower, err := p.lowerPods.Pods(upper.Namespace).Get(upper.Name)
-	if apierrors.IsNotFound(err) || (err == nil && !p.cfg.Owner.Owns(lower)) {
+	lower, err := p.ownedLowerPod(upper.Namespace, upper.Name)
+	if errdefs.IsNotFound(err) {
 		p.queue.Add(key.String()) // nothing below: let reconcile finish the upper pod
-		return errdefs.NotFoundf("pod %s not found in the lower cluster", key)
+		return err
 	}
 	if err != nil {
 		return err
@@ -251,13 +263,17 @@ func (p *Provider) GetPods(context.Context) ([]*corev1.Pod, error) {
 	}
 	out := make([]*corev1.Pod, 0, len(lowers))
 	for _, l := range lowers {
-		out = append(out, p.upperView(l))
+		if _, ok := p.UpperName(l); ok {
+			out = append(out, p.upperView(l))
+		}
 	}
 	return out, nil
 }
 
+// ownedLowerPod returns the lower pod of ours that runs for the upper pod
+// namespace/name.
 func (p *Provider) ownedLowerPod(namespace, name string) (*corev1.Pod, error) {
-	lower, err := p.lowerPods.Pods(namespace).Get(name)
+	lower, err := p.lowerPods.Pods(p.cfg.Owner.Namespaces.ToLower(namespace)).Get(name)
 	if apierrors.IsNotFound(err) || (err == nil && !p.cfg.Owner.Owns(lower)) {
 		return nil, errdefs.NotFoundf("pod %s/%s not found in the lower cluster", namespace, name)
 	}
@@ -265,9 +281,11 @@ func (p *Provider) ownedLowerPod(namespace, name string) (*corev1.Pod, error) {
 }
 
 // upperView is the lower pod as virtual-kubelet should see it: the upper pod we applied
-// (when we know it) with the lower status, else the lower pod without our marks.
+// (when we know it) with the lower status, else the lower pod without our marks, in
+// its upper namespace. Callers check that lower is ours.
 func (p *Provider) upperView(lower *corev1.Pod) *corev1.Pod {
-	if v, ok := p.views.Load(podKey(lower.Namespace, lower.Name)); ok {
+	key, _ := p.UpperName(lower)
+	if v, ok := p.views.Load(key.String()); ok {
 		view := v.(*corev1.Pod).DeepCopy()
 		if view.UID == translate.UpperUID(lower) {
 			view.Status = *lower.Status.DeepCopy()
@@ -275,6 +293,7 @@ func (p *Provider) upperView(lower *corev1.Pod) *corev1.Pod {
 		}
 	}
 	view := lower.DeepCopy()
+	view.Namespace = key.Namespace
 	view.UID = translate.UpperUID(lower)
 	view.Labels = translate.WithoutOwnership(view.Labels)
 	view.Annotations = translate.WithoutOwnership(view.Annotations)

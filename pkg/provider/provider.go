@@ -43,8 +43,8 @@ type Config struct {
 	UpperPods corev1listers.PodLister
 	// UpperInformers serves the upper ConfigMaps, Secrets and PVCs pods depend on.
 	UpperInformers informers.SharedInformerFactory
-	// LowerInformers serves every lower pod (capacity needs them all), nodes and
-	// PriorityClasses.
+	// LowerInformers serves every lower pod (capacity needs them all), nodes,
+	// namespaces and PriorityClasses.
 	LowerInformers informers.SharedInformerFactory
 	// LowerEvents serves the lower cluster's pod events.
 	LowerEvents informers.SharedInformerFactory
@@ -52,8 +52,9 @@ type Config struct {
 	LowerOwnedInformers informers.SharedInformerFactory
 	// Recorder records events on upper objects.
 	Recorder record.EventRecorder
-	// KeepServiceAccountToken passes the upper token volume down (off by default).
-	KeepServiceAccountToken bool
+	// LowerServiceAccountToken lets pods that have a service-account token above get a
+	// token of the lower ServiceAccount of the same name below (translate.PodOptions).
+	LowerServiceAccountToken bool
 	// ReflectSystemServices reflects default/kubernetes and the kube-system Services
 	// too (off by default; a kube-system Service annotated tensile.dev/reflect=true is
 	// reflected either way).
@@ -76,8 +77,8 @@ type Provider struct {
 	cfg        Config
 	lowerPods  corev1listers.PodLister
 	priorities func(string) bool
-	deps       map[string]dependency // "configmap", "secret", "persistentvolumeclaim", "service", "endpointslice"
-	namespaces sync.Map              // lower namespaces known to exist
+	deps       map[string]dependency         // by kind: "configmap", "secret", "service", ...
+	namespaces corev1listers.NamespaceLister // lower namespaces
 
 	// views holds, per upper pod key, the upper pod last applied below: GetPod returns it
 	// so virtual-kubelet's podsEqual compares like with like and does not update the
@@ -112,8 +113,9 @@ func New(cfg Config) (*Provider, error) {
 		cfg.Workers = 8
 	}
 	p := &Provider{
-		cfg:       cfg,
-		lowerPods: cfg.LowerInformers.Core().V1().Pods().Lister(),
+		cfg:        cfg,
+		lowerPods:  cfg.LowerInformers.Core().V1().Pods().Lister(),
+		namespaces: cfg.LowerInformers.Core().V1().Namespaces().Lister(),
 		queue: workqueue.NewTypedRateLimitingQueueWithConfig(workqueue.DefaultTypedControllerRateLimiter[string](),
 			workqueue.TypedRateLimitingQueueConfig[string]{Name: "pod_status"}),
 		start: time.Now(),
@@ -134,7 +136,7 @@ func New(cfg Config) (*Provider, error) {
 
 func (p *Provider) buildReflectors() error {
 	c := reflector.Clusters{Upper: p.cfg.UpperInformers, LowerOwned: p.cfg.LowerOwnedInformers, Lower: p.cfg.Lower}
-	rc := reflector.Config{Owner: p.cfg.Owner, Recorder: p.cfg.Recorder}
+	rc := reflector.Config{Owner: p.cfg.Owner, Recorder: p.cfg.Recorder, EnsureNamespace: p.ensureNamespace}
 	cm, err := reflector.New(reflector.ConfigMaps(c), rc)
 	if err != nil {
 		return err
@@ -147,6 +149,10 @@ func (p *Provider) buildReflectors() error {
 	if err != nil {
 		return err
 	}
+	sa, err := reflector.New(reflector.ServiceAccounts(c), rc)
+	if err != nil {
+		return err
+	}
 	up, low := p.cfg.UpperInformers.Core().V1(), p.cfg.LowerOwnedInformers.Core().V1()
 	for _, h := range []struct {
 		upper, lower cache.SharedIndexInformer
@@ -155,6 +161,7 @@ func (p *Provider) buildReflectors() error {
 		{up.ConfigMaps().Informer(), low.ConfigMaps().Informer(), cm.Handlers},
 		{up.Secrets().Informer(), low.Secrets().Informer(), sec.Handlers},
 		{up.PersistentVolumeClaims().Informer(), low.PersistentVolumeClaims().Informer(), pvc.Handlers},
+		{up.ServiceAccounts().Informer(), low.ServiceAccounts().Informer(), sa.Handlers},
 	} {
 		hu, hl := h.handlers()
 		if _, err := h.upper.AddEventHandler(hu); err != nil {
@@ -168,7 +175,8 @@ func (p *Provider) buildReflectors() error {
 	if err != nil {
 		return err
 	}
-	p.deps = map[string]dependency{"configmap": cm, "secret": sec, "persistentvolumeclaim": pvc, "service": svc, "endpointslice": eps}
+	p.deps = map[string]dependency{"configmap": cm, "secret": sec, "persistentvolumeclaim": pvc, "serviceaccount": sa,
+		"service": svc, "endpointslice": eps}
 	return nil
 }
 
@@ -184,7 +192,7 @@ func (p *Provider) buildServiceReflectors(c reflector.Clusters, rc reflector.Con
 	if err != nil {
 		return nil, nil, err
 	}
-	eps, err := reflector.New(reflector.EndpointSlices(c), rc)
+	eps, err := reflector.New(reflector.EndpointSlices(c, p.cfg.Owner.Namespaces), rc)
 	if err != nil {
 		return nil, nil, err
 	}
@@ -194,8 +202,8 @@ func (p *Provider) buildServiceReflectors(c reflector.Clusters, rc reflector.Con
 	requeueServices := func(obj any) {
 		switch o := unwrap(obj).(type) {
 		case *corev1.Pod:
-			if p.cfg.Owner.Owns(o) {
-				svc.Requeue(o.Namespace, labels.Everything())
+			if ns, ok := p.upperNamespace(o); ok {
+				svc.Requeue(ns, labels.Everything())
 			}
 		case *corev1.Namespace:
 			svc.Requeue(o.Name, labels.Everything())
@@ -203,7 +211,9 @@ func (p *Provider) buildServiceReflectors(c reflector.Clusters, rc reflector.Con
 	}
 	requeueSlices := func(obj any) {
 		if s, ok := unwrap(obj).(*corev1.Service); ok {
-			eps.Requeue(s.Namespace, reflector.ServiceSlices(s.Name))
+			if ns, ok := p.upperNamespace(s); ok {
+				eps.Requeue(ns, reflector.ServiceSlices(s.Name))
+			}
 		}
 	}
 	for _, h := range []struct {
@@ -227,10 +237,27 @@ func (p *Provider) buildServiceReflectors(c reflector.Clusters, rc reflector.Con
 	return svc, eps, nil
 }
 
-// namespaceUsed reports whether the lower cluster runs pods of ours in namespace.
+// namespaceUsed reports whether the lower cluster runs pods of ours of the upper
+// namespace.
 func (p *Provider) namespaceUsed(namespace string) bool {
-	pods, err := p.lowerPods.Pods(namespace).List(p.cfg.Owner.Selector())
+	pods, err := p.lowerPods.Pods(p.cfg.Owner.Namespaces.ToLower(namespace)).List(p.cfg.Owner.Selector())
 	return err == nil && len(pods) > 0
+}
+
+// upperNamespace returns the upper namespace of a lower object of ours; ok is false
+// for objects that are not ours.
+func (p *Provider) upperNamespace(lower metav1.Object) (string, bool) {
+	if !p.cfg.Owner.Owns(lower) {
+		return "", false
+	}
+	return p.cfg.Owner.Namespaces.ToUpper(lower.GetNamespace())
+}
+
+// UpperName returns the namespace and name of the upper pod a lower pod of ours runs
+// for; ok is false for pods that are not ours.
+func (p *Provider) UpperName(lower *corev1.Pod) (types.NamespacedName, bool) {
+	ns, ok := p.upperNamespace(lower)
+	return types.NamespacedName{Namespace: ns, Name: lower.Name}, ok
 }
 
 // unwrap returns the object of a delete tombstone, or obj.
@@ -273,10 +300,10 @@ func (p *Provider) seedUsage(ctx context.Context) {
 		return
 	}
 	for _, l := range lowers {
-		if uid, ok := live[podKey(l.Namespace, l.Name)]; !ok || uid != translate.UpperUID(l) {
+		key, ok := p.UpperName(l)
+		if uid, found := live[key.String()]; !ok || !found || uid != translate.UpperUID(l) {
 			continue
 		}
-		key := types.NamespacedName{Namespace: l.Namespace, Name: l.Name}
 		for kind, names := range dependencies(l) {
 			p.deps[kind].Track(key, names)
 		}
@@ -296,7 +323,9 @@ func (p *Provider) requeueOwned(context.Context) {
 		return
 	}
 	for _, l := range pods {
-		p.queue.Add(podKey(l.Namespace, l.Name))
+		if key, ok := p.UpperName(l); ok {
+			p.queue.Add(key.String())
+		}
 	}
 }
 

@@ -39,8 +39,8 @@ func (p *Provider) lowerPodHandler() cache.ResourceEventHandler {
 				return
 			}
 		}
-		if p.cfg.Owner.Owns(pod) {
-			p.queue.Add(podKey(pod.Namespace, pod.Name))
+		if key, ok := p.UpperName(pod); ok {
+			p.queue.Add(key.String())
 		}
 	}
 	return cache.ResourceEventHandlerFuncs{
@@ -186,7 +186,11 @@ func (p *Provider) finishUpperPod(ctx context.Context, upper *corev1.Pod) error 
 // removeOrphan deletes a lower pod of ours whose upper pod is gone, after checking the
 // API server: the cache may simply not have seen a new upper pod yet.
 func (p *Provider) removeOrphan(ctx context.Context, lower *corev1.Pod) error {
-	live, err := p.cfg.Upper.CoreV1().Pods(lower.Namespace).Get(ctx, lower.Name, metav1.GetOptions{})
+	key, ok := p.UpperName(lower)
+	if !ok {
+		return nil
+	}
+	live, err := p.cfg.Upper.CoreV1().Pods(key.Namespace).Get(ctx, key.Name, metav1.GetOptions{})
 	switch {
 	case err == nil && live.UID == translate.UpperUID(lower) && live.Spec.NodeName == p.cfg.Owner.VirtualNode:
 		return nil
@@ -212,11 +216,15 @@ func (p *Provider) lowerEventHandler() cache.ResourceEventHandler {
 		if !ok || ev.InvolvedObject.Kind != "Pod" || eventTime(ev).Before(p.start) {
 			return
 		}
-		lower, err := p.ownedLowerPod(ev.InvolvedObject.Namespace, ev.InvolvedObject.Name)
+		ns, ok := p.cfg.Owner.Namespaces.ToUpper(ev.InvolvedObject.Namespace)
+		if !ok {
+			return
+		}
+		lower, err := p.ownedLowerPod(ns, ev.InvolvedObject.Name)
 		if err != nil || lower.UID != ev.InvolvedObject.UID {
 			return
 		}
-		upper, err := p.cfg.UpperPods.Pods(lower.Namespace).Get(lower.Name)
+		upper, err := p.cfg.UpperPods.Pods(ns).Get(lower.Name)
 		if err != nil || upper.UID != translate.UpperUID(lower) {
 			return
 		}

@@ -20,6 +20,31 @@ type Clusters struct {
 	Lower      kubernetes.Interface
 }
 
+// lowerAPI is what a typed client of one kind in one lower namespace offers.
+type lowerAPI[T Object] interface {
+	Get(ctx context.Context, name string, opts metav1.GetOptions) (T, error)
+	Create(ctx context.Context, obj T, opts metav1.CreateOptions) (T, error)
+	Update(ctx context.Context, obj T, opts metav1.UpdateOptions) (T, error)
+	Delete(ctx context.Context, name string, opts metav1.DeleteOptions) error
+}
+
+// withLowerAPI fills in a kind's live reads and writes from its typed lower client.
+func withLowerAPI[T Object, C lowerAPI[T]](api func(namespace string) C, k Kind[T]) Kind[T] {
+	k.LowerGetLive = func(ctx context.Context, ns, n string) (T, error) { return api(ns).Get(ctx, n, metav1.GetOptions{}) }
+	k.Create = func(ctx context.Context, o T) error {
+		_, err := api(o.GetNamespace()).Create(ctx, o, metav1.CreateOptions{})
+		return err
+	}
+	k.Write = func(ctx context.Context, o T) error {
+		_, err := api(o.GetNamespace()).Update(ctx, o, metav1.UpdateOptions{})
+		return err
+	}
+	k.Delete = func(ctx context.Context, ns, n string, opts metav1.DeleteOptions) error {
+		return api(ns).Delete(ctx, n, opts)
+	}
+	return k
+}
+
 // metaEqual compares what a copy carries from its upper object.
 func metaEqual(a, b metav1.Object) bool {
 	return reflect.DeepEqual(a.GetLabels(), b.GetLabels()) && reflect.DeepEqual(a.GetAnnotations(), b.GetAnnotations())
@@ -34,13 +59,10 @@ func setMeta(current, desired metav1.Object) {
 func ConfigMaps(c Clusters) Kind[*corev1.ConfigMap] {
 	up, low := c.Upper.Core().V1().ConfigMaps().Lister(), c.LowerOwned.Core().V1().ConfigMaps().Lister()
 	api := c.Lower.CoreV1().ConfigMaps
-	return Kind[*corev1.ConfigMap]{
+	return withLowerAPI(api, Kind[*corev1.ConfigMap]{
 		Name:     "configmap",
 		UpperGet: func(ns, n string) (*corev1.ConfigMap, error) { return up.ConfigMaps(ns).Get(n) },
 		LowerGet: func(ns, n string) (*corev1.ConfigMap, error) { return low.ConfigMaps(ns).Get(n) },
-		LowerGetLive: func(ctx context.Context, ns, n string) (*corev1.ConfigMap, error) {
-			return api(ns).Get(ctx, n, metav1.GetOptions{})
-		},
 		Translate: func(u *corev1.ConfigMap, o translate.Owner) (*corev1.ConfigMap, string) {
 			return translate.ConfigMapToLower(u, o), ""
 		},
@@ -51,31 +73,17 @@ func ConfigMaps(c Clusters) Kind[*corev1.ConfigMap] {
 			setMeta(cur, want)
 			cur.Data, cur.BinaryData = want.Data, want.BinaryData
 		},
-		Create: func(ctx context.Context, o *corev1.ConfigMap) error {
-			_, err := api(o.Namespace).Create(ctx, o, metav1.CreateOptions{})
-			return err
-		},
-		Write: func(ctx context.Context, o *corev1.ConfigMap) error {
-			_, err := api(o.Namespace).Update(ctx, o, metav1.UpdateOptions{})
-			return err
-		},
-		Delete: func(ctx context.Context, ns, n string, opts metav1.DeleteOptions) error {
-			return api(ns).Delete(ctx, n, opts)
-		},
-	}
+	})
 }
 
 // Secrets reflects Secrets, except upper service-account tokens.
 func Secrets(c Clusters) Kind[*corev1.Secret] {
 	up, low := c.Upper.Core().V1().Secrets().Lister(), c.LowerOwned.Core().V1().Secrets().Lister()
 	api := c.Lower.CoreV1().Secrets
-	return Kind[*corev1.Secret]{
+	return withLowerAPI(api, Kind[*corev1.Secret]{
 		Name:     "secret",
 		UpperGet: func(ns, n string) (*corev1.Secret, error) { return up.Secrets(ns).Get(n) },
 		LowerGet: func(ns, n string) (*corev1.Secret, error) { return low.Secrets(ns).Get(n) },
-		LowerGetLive: func(ctx context.Context, ns, n string) (*corev1.Secret, error) {
-			return api(ns).Get(ctx, n, metav1.GetOptions{})
-		},
 		Translate: func(u *corev1.Secret, o translate.Owner) (*corev1.Secret, string) {
 			if translate.IsUpperCredential(u) {
 				return nil, "upper service-account token"
@@ -89,18 +97,7 @@ func Secrets(c Clusters) Kind[*corev1.Secret] {
 			setMeta(cur, want)
 			cur.Data = want.Data
 		},
-		Create: func(ctx context.Context, o *corev1.Secret) error {
-			_, err := api(o.Namespace).Create(ctx, o, metav1.CreateOptions{})
-			return err
-		},
-		Write: func(ctx context.Context, o *corev1.Secret) error {
-			_, err := api(o.Namespace).Update(ctx, o, metav1.UpdateOptions{})
-			return err
-		},
-		Delete: func(ctx context.Context, ns, n string, opts metav1.DeleteOptions) error {
-			return api(ns).Delete(ctx, n, opts)
-		},
-	}
+	})
 }
 
 // PVCs reflects PersistentVolumeClaims. A copy lives as long as its upper claim (not as
@@ -109,7 +106,7 @@ func Secrets(c Clusters) Kind[*corev1.Secret] {
 func PVCs(c Clusters) Kind[*corev1.PersistentVolumeClaim] {
 	up, low := c.Upper.Core().V1().PersistentVolumeClaims().Lister(), c.LowerOwned.Core().V1().PersistentVolumeClaims().Lister()
 	api := c.Lower.CoreV1().PersistentVolumeClaims
-	return Kind[*corev1.PersistentVolumeClaim]{
+	return withLowerAPI(api, Kind[*corev1.PersistentVolumeClaim]{
 		Name:       "persistentvolumeclaim",
 		KeepUnused: true,
 		UpperGet: func(ns, n string) (*corev1.PersistentVolumeClaim, error) {
@@ -117,9 +114,6 @@ func PVCs(c Clusters) Kind[*corev1.PersistentVolumeClaim] {
 		},
 		LowerGet: func(ns, n string) (*corev1.PersistentVolumeClaim, error) {
 			return low.PersistentVolumeClaims(ns).Get(n)
-		},
-		LowerGetLive: func(ctx context.Context, ns, n string) (*corev1.PersistentVolumeClaim, error) {
-			return api(ns).Get(ctx, n, metav1.GetOptions{})
 		},
 		Translate: func(u *corev1.PersistentVolumeClaim, o translate.Owner) (*corev1.PersistentVolumeClaim, string) {
 			return translate.PVCToLower(u, o), ""
@@ -141,16 +135,30 @@ func PVCs(c Clusters) Kind[*corev1.PersistentVolumeClaim] {
 				cur.Spec.Resources.Requests[corev1.ResourceStorage] = want.Spec.Resources.Requests[corev1.ResourceStorage]
 			}
 		},
-		Create: func(ctx context.Context, o *corev1.PersistentVolumeClaim) error {
-			_, err := api(o.Namespace).Create(ctx, o, metav1.CreateOptions{})
-			return err
+	})
+}
+
+// ServiceAccounts reflects the ServiceAccounts pods run as (other than "default",
+// which every lower namespace has). A lower ServiceAccount of the same name that this
+// node did not create is used as it is: the lower cluster's own identity for the
+// name. Lower tokens are the lower cluster's to issue; upper ones never go down.
+func ServiceAccounts(c Clusters) Kind[*corev1.ServiceAccount] {
+	up, low := c.Upper.Core().V1().ServiceAccounts().Lister(), c.LowerOwned.Core().V1().ServiceAccounts().Lister()
+	api := c.Lower.CoreV1().ServiceAccounts
+	return withLowerAPI(api, Kind[*corev1.ServiceAccount]{
+		Name:       "serviceaccount",
+		UseForeign: true,
+		UpperGet:   func(ns, n string) (*corev1.ServiceAccount, error) { return up.ServiceAccounts(ns).Get(n) },
+		LowerGet:   func(ns, n string) (*corev1.ServiceAccount, error) { return low.ServiceAccounts(ns).Get(n) },
+		Translate: func(u *corev1.ServiceAccount, o translate.Owner) (*corev1.ServiceAccount, string) {
+			return translate.ServiceAccountToLower(u, o), ""
 		},
-		Write: func(ctx context.Context, o *corev1.PersistentVolumeClaim) error {
-			_, err := api(o.Namespace).Update(ctx, o, metav1.UpdateOptions{})
-			return err
+		Equal: func(cur, want *corev1.ServiceAccount) bool {
+			return metaEqual(cur, want) && reflect.DeepEqual(cur.AutomountServiceAccountToken, want.AutomountServiceAccountToken)
 		},
-		Delete: func(ctx context.Context, ns, n string, opts metav1.DeleteOptions) error {
-			return api(ns).Delete(ctx, n, opts)
+		Update: func(cur, want *corev1.ServiceAccount) {
+			setMeta(cur, want)
+			cur.AutomountServiceAccountToken = want.AutomountServiceAccountToken
 		},
-	}
+	})
 }

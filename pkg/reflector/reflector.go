@@ -41,9 +41,14 @@ type Kind[T Object] struct {
 	// KeepUnused keeps a copy while its upper object exists even when no pod uses it
 	// any more: a claim's data outlives the pods that mount it.
 	KeepUnused bool
+	// UseForeign makes a lower object of the same name that this node did not create
+	// serve as it is, quietly: the lower cluster's own ServiceAccount is the one its
+	// pods use. Without it such an object is in the way (an event, no copy).
+	UseForeign bool
 	// UpperGet reads the upper object (from an informer cache).
 	UpperGet func(namespace, name string) (T, error)
-	// LowerGet reads our lower copy (from an informer cache of owned objects).
+	// LowerGet reads our lower copy (from an informer cache of owned objects). Lower
+	// functions take lower namespaces; the reflector maps them (Owner.Namespaces).
 	LowerGet func(namespace, name string) (T, error)
 	// LowerGetLive reads the lower object from the API server, owned or not, to tell a
 	// foreign object from a cache that is behind.
@@ -81,10 +86,16 @@ type Config struct {
 	Recorder record.EventRecorder
 	// Workers is the number of concurrent handlers; default 4.
 	Workers int
+	// EnsureNamespace, when set, makes the lower namespace of an upper one exist before
+	// a copy is created in it: a mapped namespace (Owner.Namespaces) exists below only
+	// once something of ours needs it, and system Services need no pod to be reflected.
+	EnsureNamespace func(ctx context.Context, upperNamespace string) error
 }
 
 // Reflector reflects one kind. Pods declare what they use with Track/Release; only
-// used objects are copied down, and copies nobody uses any more are removed.
+// used objects are copied down, and copies nobody uses any more are removed. Objects
+// are named by their upper namespace and name throughout; lower copies live in the
+// lower namespace Owner.Namespaces maps it to.
 type Reflector[T Object] struct {
 	kind  Kind[T]
 	cfg   Config
@@ -205,36 +216,58 @@ func (r *Reflector[T]) Handlers() (upper, lower cache.ResourceEventHandler) {
 			r.queue.Add(key)
 		}
 	}
-	enqueue := func(obj any) {
-		if key, err := cache.DeletionHandlingMetaNamespaceKeyFunc(obj); err == nil {
+	enqueueLower := func(obj any) {
+		if key, ok := r.upperKey(obj); ok {
 			r.queue.Add(key)
 		}
 	}
 	upper = cache.ResourceEventHandlerFuncs{AddFunc: enqueueUsed, UpdateFunc: func(_, n any) { enqueueUsed(n) }, DeleteFunc: enqueueUsed}
 	count := reflected.WithLabelValues(r.kind.Name)
 	lower = cache.ResourceEventHandlerFuncs{
-		AddFunc:    func(obj any) { count.Inc(); enqueue(obj) },
-		UpdateFunc: func(_, n any) { enqueue(n) },
-		DeleteFunc: func(obj any) { count.Dec(); enqueue(obj) },
+		AddFunc:    func(obj any) { count.Inc(); enqueueLower(obj) },
+		UpdateFunc: func(_, n any) { enqueueLower(n) },
+		DeleteFunc: func(obj any) { count.Dec(); enqueueLower(obj) },
 	}
 	return upper, lower
 }
 
-// Requeue queues the upper and our lower objects of namespace ("" for all) that match
-// selector: what Wanted says of them may have changed (a namespace started or stopped
-// running pods below, a Service was reflected, ...). Kinds without Wanted ignore it.
+// upperKey returns the upper key of a lower object (or of its tombstone); ok is false
+// for an object outside this node's namespaces.
+func (r *Reflector[T]) upperKey(obj any) (string, bool) {
+	key, err := cache.DeletionHandlingMetaNamespaceKeyFunc(obj)
+	if err != nil {
+		return "", false
+	}
+	ns, name, err := cache.SplitMetaNamespaceKey(key)
+	if err != nil {
+		return "", false
+	}
+	upperNS, ok := r.cfg.Owner.Namespaces.ToUpper(ns)
+	return upperNS + "/" + name, ok
+}
+
+// Requeue queues the upper and our lower objects of the upper namespace ("" for all)
+// that match selector: what Wanted says of them may have changed (a namespace started
+// or stopped running pods below, a Service was reflected, ...). Kinds without Wanted
+// ignore it.
 func (r *Reflector[T]) Requeue(namespace string, selector labels.Selector) {
 	if r.kind.Wanted == nil {
 		return
 	}
-	for _, list := range []func(string, labels.Selector) ([]T, error){r.kind.UpperList, r.kind.LowerList} {
-		objs, err := list(namespace, selector)
-		if err != nil {
-			utilruntime.HandleError(fmt.Errorf("requeueing %s in %q: %w", r.kind.Name, namespace, err))
-			continue
-		}
-		for _, o := range objs {
-			r.queue.Add(o.GetNamespace() + "/" + o.GetName())
+	uppers, err := r.kind.UpperList(namespace, selector)
+	if err != nil {
+		utilruntime.HandleError(fmt.Errorf("requeueing %s in %q: %w", r.kind.Name, namespace, err))
+	}
+	for _, o := range uppers {
+		r.queue.Add(o.GetNamespace() + "/" + o.GetName())
+	}
+	lowers, err := r.kind.LowerList(r.cfg.Owner.Namespaces.ToLower(namespace), selector)
+	if err != nil {
+		utilruntime.HandleError(fmt.Errorf("requeueing lower %s of %q: %w", r.kind.Name, namespace, err))
+	}
+	for _, o := range lowers {
+		if key, ok := r.upperKey(o); ok {
+			r.queue.Add(key)
 		}
 	}
 }
@@ -285,7 +318,7 @@ func (r *Reflector[T]) handle(ctx context.Context, key string) (err error) {
 	if uerr != nil && !apierrors.IsNotFound(uerr) {
 		return uerr
 	}
-	lower, lerr := r.kind.LowerGet(namespace, name)
+	lower, lerr := r.kind.LowerGet(r.cfg.Owner.Namespaces.ToLower(namespace), name)
 	if lerr != nil && !apierrors.IsNotFound(lerr) {
 		return lerr
 	}
@@ -343,6 +376,11 @@ func (r *Reflector[T]) logSkip(ctx context.Context, key, why string) {
 }
 
 func (r *Reflector[T]) create(ctx context.Context, upper, desired T) error {
+	if r.cfg.EnsureNamespace != nil {
+		if err := r.cfg.EnsureNamespace(ctx, upper.GetNamespace()); err != nil {
+			return err
+		}
+	}
 	err := r.kind.Create(ctx, desired)
 	if err == nil || !apierrors.IsAlreadyExists(err) {
 		return err
@@ -353,6 +391,9 @@ func (r *Reflector[T]) create(ctx context.Context, upper, desired T) error {
 		return gerr
 	}
 	if !r.cfg.Owner.Owns(live) {
+		if r.kind.UseForeign {
+			return nil
+		}
 		if r.cfg.Recorder != nil {
 			r.cfg.Recorder.Eventf(upper, corev1.EventTypeWarning, "ForeignObjectExists",
 				"Not reflecting %s %s/%s: the lower cluster has an object of that name that this virtual node did not create",

@@ -28,6 +28,7 @@ import (
 	clienttesting "k8s.io/client-go/testing"
 	"k8s.io/client-go/tools/cache"
 	"k8s.io/client-go/tools/record"
+	"k8s.io/utils/ptr"
 
 	"github.com/tensile-kube/tensile/pkg/reflector"
 	"github.com/tensile-kube/tensile/pkg/translate"
@@ -59,6 +60,7 @@ type env struct {
 	upperF, lowerF informers.SharedInformerFactory
 	recorder       *record.FakeRecorder
 	ctx            context.Context
+	owner          translate.Owner // the reflectors' owner; the package's owner unless a test maps namespaces
 }
 
 func newEnv(t *testing.T, upperObjs, lowerObjs []runtime.Object) *env {
@@ -67,6 +69,7 @@ func newEnv(t *testing.T, upperObjs, lowerObjs []runtime.Object) *env {
 		upper:    fake.NewClientset(upperObjs...),
 		lower:    fake.NewClientset(lowerObjs...),
 		recorder: record.NewFakeRecorder(10),
+		owner:    owner,
 	}
 	// Like the API server, give created objects a UID and filter watches by label.
 	var n atomic.Int64
@@ -118,7 +121,7 @@ func (e *env) start(t *testing.T, kind string, run bool) underTest {
 		upInf, low cache.SharedIndexInformer
 		err        error
 	)
-	cfg := reflector.Config{Owner: owner, Recorder: e.recorder, Workers: 2}
+	cfg := reflector.Config{Owner: e.owner, Recorder: e.recorder, Workers: 2}
 	switch kind {
 	case "configmap":
 		var rr *reflector.Reflector[*corev1.ConfigMap]
@@ -138,6 +141,13 @@ func (e *env) start(t *testing.T, kind string, run bool) underTest {
 		var rr *reflector.Reflector[*corev1.PersistentVolumeClaim]
 		rr, err = reflector.New(reflector.PVCs(e.clusters()), cfg)
 		r, upInf, low = rr, e.upperF.Core().V1().PersistentVolumeClaims().Informer(), e.lowerF.Core().V1().PersistentVolumeClaims().Informer()
+		if err == nil {
+			hu, hl = rr.Handlers()
+		}
+	case "serviceaccount":
+		var rr *reflector.Reflector[*corev1.ServiceAccount]
+		rr, err = reflector.New(reflector.ServiceAccounts(e.clusters()), cfg)
+		r, upInf, low = rr, e.upperF.Core().V1().ServiceAccounts().Informer(), e.lowerF.Core().V1().ServiceAccounts().Informer()
 		if err == nil {
 			hu, hl = rr.Handlers()
 		}
@@ -204,6 +214,7 @@ func (e *env) lowerState(t *testing.T) []runtime.Object {
 	add(e.lower.CoreV1().ConfigMaps("").List(ctx, metav1.ListOptions{}))
 	add(e.lower.CoreV1().Secrets("").List(ctx, metav1.ListOptions{}))
 	add(e.lower.CoreV1().PersistentVolumeClaims("").List(ctx, metav1.ListOptions{}))
+	add(e.lower.CoreV1().ServiceAccounts("").List(ctx, metav1.ListOptions{}))
 	return out
 }
 
@@ -316,6 +327,18 @@ func upperPVC(name string) *corev1.PersistentVolumeClaim {
 	}
 }
 
+func upperSA(name string) *corev1.ServiceAccount {
+	return &corev1.ServiceAccount{ObjectMeta: metav1.ObjectMeta{Name: name, Namespace: "app", UID: types.UID("up-" + name)},
+		Secrets:                      []corev1.ObjectReference{{Name: name + "-token"}},
+		ImagePullSecrets:             []corev1.LocalObjectReference{{Name: "registry"}},
+		AutomountServiceAccountToken: ptr.To(false)}
+}
+
+func foreignSA(name string) *corev1.ServiceAccount {
+	return &corev1.ServiceAccount{ObjectMeta: metav1.ObjectMeta{Name: name, Namespace: "app", UID: "foreign-uid"},
+		ImagePullSecrets: []corev1.LocalObjectReference{{Name: "lower-registry"}}}
+}
+
 func TestEnsure(t *testing.T) {
 	for _, tc := range []struct {
 		name       string
@@ -413,6 +436,25 @@ func TestEnsure(t *testing.T) {
 				return want
 			}()},
 			wantWrites: []string{"create persistentvolumeclaims"},
+		},
+		{
+			name:  "service account created below when missing, with its automount setting and no secrets",
+			kind:  "serviceaccount",
+			upper: []runtime.Object{upperSA("cfg")},
+			wantLower: []runtime.Object{func() runtime.Object {
+				l, a := marks("up-cfg", nil)
+				return &corev1.ServiceAccount{ObjectMeta: metav1.ObjectMeta{Name: "cfg", Namespace: "app", Labels: l, Annotations: a},
+					AutomountServiceAccountToken: ptr.To(false)}
+			}()},
+			wantWrites: []string{"create serviceaccounts"},
+		},
+		{
+			name:       "the lower cluster's own service account is used as it is, quietly",
+			kind:       "serviceaccount",
+			upper:      []runtime.Object{upperSA("cfg")},
+			lower:      []runtime.Object{foreignSA("cfg")},
+			wantLower:  []runtime.Object{foreignSA("cfg")},
+			wantWrites: []string{"create serviceaccounts"},
 		},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
@@ -610,5 +652,52 @@ func TestNewValidates(t *testing.T) {
 	}
 	if _, err := reflector.New(valid, reflector.Config{Owner: owner}); err != nil {
 		t.Errorf("New with a valid kind and owner: %v", err)
+	}
+}
+
+// TestNamespaceMapping: with a namespace map, copies live in the mapped lower namespace,
+// lower events find their upper object again (an out-of-band delete is repaired), a
+// same-named object in the unmapped namespace is neither touched nor mistaken for a
+// copy, and deleting the upper object removes the mapped copy.
+func TestNamespaceMapping(t *testing.T) {
+	mapped := owner
+	var err error
+	if mapped.Namespaces, err = translate.ParseNamespaceMap("{namespace}-{cluster}", owner); err != nil {
+		t.Fatal(err)
+	}
+	plain := ourCM("cfg", "other") // same name, the unmapped namespace: not this owner's copy
+	e := newEnv(t, []runtime.Object{upperCM("cfg", "v1")}, []runtime.Object{plain})
+	e.owner = mapped
+	r := e.start(t, "configmap", true)
+	r.Track(pod, sets.New("cfg"))
+	if err := r.Ensure(e.ctx, "app", "cfg"); err != nil {
+		t.Fatal(err)
+	}
+	want := ourCM("cfg", "v1")
+	want.Namespace = "app-upper-1"
+	got, err := e.lower.CoreV1().ConfigMaps("app-upper-1").Get(e.ctx, "cfg", metav1.GetOptions{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if diff := cmp.Diff(normalize([]runtime.Object{want}), normalize([]runtime.Object{got})); diff != "" {
+		t.Errorf("mapped copy (-want +got):\n%s", diff)
+	}
+	if err := e.lower.CoreV1().ConfigMaps("app-upper-1").Delete(e.ctx, "cfg", metav1.DeleteOptions{}); err != nil {
+		t.Fatal(err)
+	}
+	eventually(t, "the copy re-created in app-upper-1", func() (bool, error) {
+		_, err := e.lower.CoreV1().ConfigMaps("app-upper-1").Get(e.ctx, "cfg", metav1.GetOptions{})
+		return err == nil, nil
+	})
+	if err := e.upper.CoreV1().ConfigMaps("app").Delete(e.ctx, "cfg", metav1.DeleteOptions{}); err != nil {
+		t.Fatal(err)
+	}
+	eventually(t, "the mapped copy removed", func() (bool, error) {
+		_, err := e.lower.CoreV1().ConfigMaps("app-upper-1").Get(e.ctx, "cfg", metav1.GetOptions{})
+		return apierrors.IsNotFound(err), nil
+	})
+	left, err := e.lower.CoreV1().ConfigMaps("app").Get(e.ctx, "cfg", metav1.GetOptions{})
+	if err != nil || left.Data["username"] != "other" {
+		t.Errorf("the object in the unmapped namespace: %v, %v; want it untouched", left, err)
 	}
 }

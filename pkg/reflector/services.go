@@ -1,12 +1,9 @@
 package reflector
 
 import (
-	"context"
-
 	corev1 "k8s.io/api/core/v1"
 	discoveryv1 "k8s.io/api/discovery/v1"
 	"k8s.io/apimachinery/pkg/api/equality"
-	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	"k8s.io/apimachinery/pkg/labels"
 
 	"github.com/tensile-kube/tensile/pkg/translate"
@@ -30,13 +27,10 @@ func Services(c Clusters, o ServiceOptions) Kind[*corev1.Service] {
 	up, low := c.Upper.Core().V1().Services().Lister(), c.LowerOwned.Core().V1().Services().Lister()
 	nss := c.Upper.Core().V1().Namespaces().Lister()
 	api := c.Lower.CoreV1().Services
-	return Kind[*corev1.Service]{
+	return withLowerAPI(api, Kind[*corev1.Service]{
 		Name:     "service",
 		UpperGet: func(ns, n string) (*corev1.Service, error) { return up.Services(ns).Get(n) },
 		LowerGet: func(ns, n string) (*corev1.Service, error) { return low.Services(ns).Get(n) },
-		LowerGetLive: func(ctx context.Context, ns, n string) (*corev1.Service, error) {
-			return api(ns).Get(ctx, n, metav1.GetOptions{})
-		},
 		Wanted: func(ns, n string) (bool, string) {
 			svc, err := up.Services(ns).Get(n)
 			if err != nil {
@@ -68,38 +62,25 @@ func Services(c Clusters, o ServiceOptions) Kind[*corev1.Service] {
 			translate.ApplyServiceSpec(cur, want)
 		},
 		NeedsRecreate: translate.ServiceNeedsRecreate,
-		Create: func(ctx context.Context, o *corev1.Service) error {
-			_, err := api(o.Namespace).Create(ctx, o, metav1.CreateOptions{})
-			return err
-		},
-		Write: func(ctx context.Context, o *corev1.Service) error {
-			_, err := api(o.Namespace).Update(ctx, o, metav1.UpdateOptions{})
-			return err
-		},
-		Delete: func(ctx context.Context, ns, n string, opts metav1.DeleteOptions) error {
-			return api(ns).Delete(ctx, n, opts)
-		},
-	}
+	})
 }
 
 // EndpointSlices reflects the upper EndpointSlices of reflected Services (label
 // kubernetes.io/service-name naming a Service we created below), owned by that lower
 // Service. The upper slices list the pod IPs of every lower cluster. Requeue a
-// Service's slices (ServiceSlices) when its lower copy changes.
-func EndpointSlices(c Clusters) Kind[*discoveryv1.EndpointSlice] {
+// Service's slices (ServiceSlices) when its lower copy changes. namespaces is the
+// owner's namespace map: it locates the lower Service of an upper slice.
+func EndpointSlices(c Clusters, namespaces translate.NamespaceMap) Kind[*discoveryv1.EndpointSlice] {
 	up, low := c.Upper.Discovery().V1().EndpointSlices().Lister(), c.LowerOwned.Discovery().V1().EndpointSlices().Lister()
 	lowSvc := c.LowerOwned.Core().V1().Services().Lister()
 	api := c.Lower.DiscoveryV1().EndpointSlices
-	lowerService := func(s *discoveryv1.EndpointSlice) (*corev1.Service, error) {
-		return lowSvc.Services(s.Namespace).Get(s.Labels[discoveryv1.LabelServiceName])
+	lowerService := func(upper *discoveryv1.EndpointSlice) (*corev1.Service, error) {
+		return lowSvc.Services(namespaces.ToLower(upper.Namespace)).Get(upper.Labels[discoveryv1.LabelServiceName])
 	}
-	return Kind[*discoveryv1.EndpointSlice]{
+	return withLowerAPI(api, Kind[*discoveryv1.EndpointSlice]{
 		Name:     "endpointslice",
 		UpperGet: func(ns, n string) (*discoveryv1.EndpointSlice, error) { return up.EndpointSlices(ns).Get(n) },
 		LowerGet: func(ns, n string) (*discoveryv1.EndpointSlice, error) { return low.EndpointSlices(ns).Get(n) },
-		LowerGetLive: func(ctx context.Context, ns, n string) (*discoveryv1.EndpointSlice, error) {
-			return api(ns).Get(ctx, n, metav1.GetOptions{})
-		},
 		Wanted: func(ns, n string) (bool, string) {
 			s, err := up.EndpointSlices(ns).Get(n)
 			if err != nil || s.Labels[discoveryv1.LabelServiceName] == "" {
@@ -130,18 +111,7 @@ func EndpointSlices(c Clusters) Kind[*discoveryv1.EndpointSlice] {
 			setMeta(cur, want)
 			cur.OwnerReferences, cur.Ports, cur.Endpoints = want.OwnerReferences, want.Ports, want.Endpoints
 		},
-		Create: func(ctx context.Context, o *discoveryv1.EndpointSlice) error {
-			_, err := api(o.Namespace).Create(ctx, o, metav1.CreateOptions{})
-			return err
-		},
-		Write: func(ctx context.Context, o *discoveryv1.EndpointSlice) error {
-			_, err := api(o.Namespace).Update(ctx, o, metav1.UpdateOptions{})
-			return err
-		},
-		Delete: func(ctx context.Context, ns, n string, opts metav1.DeleteOptions) error {
-			return api(ns).Delete(ctx, n, opts)
-		},
-	}
+	})
 }
 
 // ServiceSlices selects the EndpointSlices of the Service name.

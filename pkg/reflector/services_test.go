@@ -56,7 +56,7 @@ func startServices(t *testing.T, upperObjs, lowerObjs []runtime.Object, used map
 	if err != nil {
 		t.Fatal(err)
 	}
-	if e.slices, err = reflector.New(reflector.EndpointSlices(e.clusters()), cfg); err != nil {
+	if e.slices, err = reflector.New(reflector.EndpointSlices(e.clusters(), owner.Namespaces), cfg); err != nil {
 		t.Fatal(err)
 	}
 	hu, hl := e.services.Handlers()

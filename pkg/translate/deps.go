@@ -7,16 +7,28 @@ import (
 
 // Dependencies are the namespaced objects a pod needs in its namespace before it can run.
 type Dependencies struct {
-	ConfigMaps sets.Set[string]
-	Secrets    sets.Set[string]
-	PVCs       sets.Set[string]
+	ConfigMaps      sets.Set[string]
+	Secrets         sets.Set[string]
+	PVCs            sets.Set[string]
+	ServiceAccounts sets.Set[string]
 }
 
-// PodDependencies lists the ConfigMaps, Secrets and PVCs a pod references through
-// volumes, projected volumes, env, envFrom and imagePullSecrets. Optional references are
-// included: if the object exists upstairs it must exist downstairs too.
+// Objects every lower namespace has of its own, which a pod uses as they are: the
+// lower controller-manager creates the default ServiceAccount (the lower admission
+// waits for it) and publishes the lower cluster's CA, which is what a lower token is
+// checked against.
+const (
+	defaultServiceAccount = "default"
+	rootCAConfigMap       = "kube-root-ca.crt"
+)
+
+// PodDependencies lists the ConfigMaps, Secrets, PVCs and ServiceAccount a pod
+// references through volumes, projected volumes, env, envFrom, imagePullSecrets and
+// serviceAccountName. Optional references are included: if the object exists upstairs
+// it must exist downstairs too.
 func PodDependencies(pod *corev1.Pod) Dependencies {
-	d := Dependencies{ConfigMaps: sets.New[string](), Secrets: sets.New[string](), PVCs: sets.New[string]()}
+	d := Dependencies{ConfigMaps: sets.New[string](), Secrets: sets.New[string](), PVCs: sets.New[string](),
+		ServiceAccounts: sets.New[string](pod.Spec.ServiceAccountName)}
 	for _, s := range pod.Spec.ImagePullSecrets {
 		d.Secrets.Insert(s.Name)
 	}
@@ -62,8 +74,9 @@ func PodDependencies(pod *corev1.Pod) Dependencies {
 			}
 		}
 	}
-	d.ConfigMaps.Delete("")
+	d.ConfigMaps.Delete("", rootCAConfigMap)
 	d.Secrets.Delete("")
 	d.PVCs.Delete("")
+	d.ServiceAccounts.Delete("", defaultServiceAccount)
 	return d
 }

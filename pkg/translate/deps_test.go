@@ -14,10 +14,15 @@ import (
 // deps is Dependencies as sorted lists, for readable diffs.
 type deps struct {
 	ConfigMaps, Secrets, PVCs []string
+	ServiceAccounts           []string // nil when none
 }
 
 func listDeps(d translate.Dependencies) deps {
-	return deps{ConfigMaps: sets.List(d.ConfigMaps), Secrets: sets.List(d.Secrets), PVCs: sets.List(d.PVCs)}
+	out := deps{ConfigMaps: sets.List(d.ConfigMaps), Secrets: sets.List(d.Secrets), PVCs: sets.List(d.PVCs)}
+	if d.ServiceAccounts.Len() > 0 {
+		out.ServiceAccounts = sets.List(d.ServiceAccounts)
+	}
+	return out
 }
 
 func cmRef(name string) corev1.LocalObjectReference { return corev1.LocalObjectReference{Name: name} }
@@ -85,6 +90,21 @@ func TestPodDependencies(t *testing.T) {
 				Secrets:    []string{"env-from-sec", "init-sec", "key-sec", "registry"},
 				PVCs:       []string{},
 			},
+		},
+		{
+			name: "a service account other than default",
+			spec: corev1.PodSpec{ServiceAccountName: "builder"},
+			want: deps{ConfigMaps: []string{}, Secrets: []string{}, PVCs: []string{}, ServiceAccounts: []string{"builder"}},
+		},
+		{
+			name: "the lower cluster's own: the default service account and kube-root-ca.crt",
+			spec: corev1.PodSpec{ServiceAccountName: "default", Volumes: []corev1.Volume{{Name: "p", VolumeSource: corev1.VolumeSource{
+				Projected: &corev1.ProjectedVolumeSource{Sources: []corev1.VolumeProjection{
+					{ServiceAccountToken: &corev1.ServiceAccountTokenProjection{Audience: "vault", Path: "token"}},
+					{ConfigMap: &corev1.ConfigMapProjection{LocalObjectReference: cmRef("kube-root-ca.crt")}},
+				}},
+			}}}},
+			want: deps{ConfigMaps: []string{}, Secrets: []string{}, PVCs: []string{}},
 		},
 		{
 			name: "a name used twice is listed once",

@@ -10,7 +10,7 @@ import (
 func lowerMeta(upper metav1.Object, owner Owner, dropAnnotations ...string) metav1.ObjectMeta {
 	m := metav1.ObjectMeta{
 		Name:        upper.GetName(),
-		Namespace:   upper.GetNamespace(),
+		Namespace:   owner.Namespaces.ToLower(upper.GetNamespace()),
 		Labels:      copyMap(upper.GetLabels()),
 		Annotations: copyMap(upper.GetAnnotations()),
 	}
@@ -48,6 +48,16 @@ func IsUpperCredential(s *corev1.Secret) bool {
 	return s.Type == corev1.SecretTypeServiceAccountToken
 }
 
+// ServiceAccountToLower returns the lower ServiceAccount of an upper one: its name,
+// labels, annotations and automount setting, and none of its secrets (upper tokens and
+// image-pull secrets stay above; the pod carries its image-pull secrets itself).
+func ServiceAccountToLower(upper *corev1.ServiceAccount, owner Owner) *corev1.ServiceAccount {
+	return &corev1.ServiceAccount{
+		ObjectMeta:                   lowerMeta(upper, owner),
+		AutomountServiceAccountToken: copyBool(upper.AutomountServiceAccountToken),
+	}
+}
+
 // pvcBindingAnnotations are written by the upper PV controller about the upper binding;
 // below they would claim a binding that does not exist.
 var pvcBindingAnnotations = []string{
@@ -78,4 +88,12 @@ func copyBytes(m map[string][]byte) map[string][]byte {
 		out[k] = append([]byte(nil), v...)
 	}
 	return out
+}
+
+func copyBool(b *bool) *bool {
+	if b == nil {
+		return nil
+	}
+	v := *b
+	return &v
 }

@@ -154,3 +154,16 @@ func TestPVCToLower(t *testing.T) {
 		*got.Spec.StorageClassName = "mutated"
 	})
 }
+
+func TestServiceAccountToLower(t *testing.T) {
+	upper := &corev1.ServiceAccount{
+		ObjectMeta:                   upperMeta(nil),
+		Secrets:                      []corev1.ObjectReference{{Name: "web-token-x"}},
+		ImagePullSecrets:             []corev1.LocalObjectReference{{Name: "registry"}},
+		AutomountServiceAccountToken: ptr.To(false),
+	}
+	want := &corev1.ServiceAccount{ObjectMeta: wantMeta(), AutomountServiceAccountToken: ptr.To(false)}
+	before := upper.DeepCopy()
+	got := translate.ServiceAccountToLower(upper, owner)
+	checkCopy(t, upper, before, want, got, func(got *corev1.ServiceAccount) { *got.AutomountServiceAccountToken = true })
+}

@@ -19,8 +19,9 @@ const (
 	// AnnotationUpperUID records the UID of the upper object the lower one mirrors, so a
 	// re-created upper object with the same name is told apart from the old one.
 	AnnotationUpperUID = "tensile.dev/upper-uid"
-	// AnnotationUpperName records the upper namespace/name when they differ below.
-	AnnotationUpperName = "tensile.dev/upper-name"
+	// AnnotationUpperNamespace records, on a lower namespace created for a mapped upper one,
+	// the upper namespace's name.
+	AnnotationUpperNamespace = "tensile.dev/upper-namespace"
 )
 
 // Owner identifies one virtual node of one upper cluster: the owner of what it creates.
@@ -29,6 +30,8 @@ type Owner struct {
 	VirtualNode string
 	// UpperCluster is a stable identifier of the upper cluster (label-value safe).
 	UpperCluster string
+	// Namespaces maps upper namespaces to the lower ones this node's objects live in.
+	Namespaces NamespaceMap
 }
 
 // Labels returns the ownership labels.
@@ -89,7 +92,7 @@ func WithoutOwnership(m map[string]string) map[string]string {
 // isOwnershipKey reports whether a label or annotation key is one of ours.
 func isOwnershipKey(k string) bool {
 	switch k {
-	case LabelVirtualNode, LabelUpperCluster, AnnotationUpperUID, AnnotationUpperName:
+	case LabelVirtualNode, LabelUpperCluster, AnnotationUpperUID, AnnotationUpperNamespace:
 		return true
 	}
 	return false

@@ -96,7 +96,7 @@ func TestWithoutOwnership(t *testing.T) {
 	}{
 		{"nil", nil, nil},
 		{"only ours", map[string]string{translate.LabelVirtualNode: "vk", translate.LabelUpperCluster: "c", translate.AnnotationUpperUID: "u"}, nil},
-		{"mixed", map[string]string{translate.LabelVirtualNode: "vk", "app": "web", translate.AnnotationUpperName: "ns/n"}, map[string]string{"app": "web"}},
+		{"mixed", map[string]string{translate.LabelVirtualNode: "vk", "app": "web", translate.AnnotationUpperNamespace: "ns"}, map[string]string{"app": "web"}},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
 			if diff := cmp.Diff(tc.want, translate.WithoutOwnership(tc.in)); diff != "" {

@@ -2,6 +2,7 @@ package translate
 
 import (
 	"fmt"
+	"strings"
 
 	corev1 "k8s.io/api/core/v1"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
@@ -28,9 +29,11 @@ const (
 type PodOptions struct {
 	// Owner marks the lower pod as ours.
 	Owner Owner
-	// KeepServiceAccountToken keeps the upper service-account token volume. Off by
-	// default: an upper token must not reach the lower cluster.
-	KeepServiceAccountToken bool
+	// LowerServiceAccountToken lets a pod that has a service-account token above get
+	// one below: a token of the lower cluster's ServiceAccount of the same name, mounted
+	// by the lower cluster. Off: lower pods get no token at all. Upper tokens never go
+	// down either way.
+	LowerServiceAccountToken bool
 	// HasPriorityClass reports whether the lower cluster has a PriorityClass; nil means
 	// none exists, so the pod's class is dropped rather than rejected below.
 	HasPriorityClass func(name string) bool
@@ -46,7 +49,7 @@ func PodToLower(upper *corev1.Pod, opts PodOptions) (*corev1.Pod, error) {
 	lower := &corev1.Pod{
 		ObjectMeta: metav1.ObjectMeta{
 			Name:        upper.Name,
-			Namespace:   upper.Namespace,
+			Namespace:   opts.Owner.Namespaces.ToLower(upper.Namespace),
 			Labels:      copyMap(upper.Labels),
 			Annotations: copyMap(upper.Annotations),
 		},
@@ -70,9 +73,7 @@ func PodToLower(upper *corev1.Pod, opts PodOptions) (*corev1.Pod, error) {
 	if saved != nil {
 		restoreConstraints(spec, saved)
 	}
-	if !opts.KeepServiceAccountToken {
-		dropServiceAccountToken(spec)
-	}
+	lowerServiceAccountToken(spec, opts.LowerServiceAccountToken)
 	return lower, nil
 }
 
@@ -218,14 +219,18 @@ func equalSeconds(a, b *int64) bool {
 	return (a == nil && b == nil) || (a != nil && b != nil && *a == *b)
 }
 
-// dropServiceAccountToken removes the projected token volume the upper admission added
-// (kube-api-access-*), its mounts, and turns automount off so the lower cluster does not
-// mount a token of its own either; workloads that need a lower token opt in.
-func dropServiceAccountToken(spec *corev1.PodSpec) {
+// lowerServiceAccountToken replaces the upper token by a lower one, or by none. The
+// volume the upper admission added (kube-api-access-*) goes, with its mounts: it would
+// request a token for the upper pod's identity. When lowerToken is set and the upper pod
+// had that volume, automount stays as the upper pod had it, so the lower admission
+// mounts a token of the lower ServiceAccount instead; volumes the pod declares itself
+// (a token for another audience) stay and get lower tokens too. Otherwise automount is
+// off and every token volume goes.
+func lowerServiceAccountToken(spec *corev1.PodSpec, lowerToken bool) {
 	dropped := map[string]bool{}
 	volumes := spec.Volumes[:0:0]
 	for _, v := range spec.Volumes {
-		if isServiceAccountTokenVolume(v) {
+		if isAdmissionTokenVolume(v) || (!lowerToken && isServiceAccountTokenVolume(v)) {
 			dropped[v.Name] = true
 			continue
 		}
@@ -240,9 +245,23 @@ func dropServiceAccountToken(spec *corev1.PodSpec) {
 			list[i].VolumeMounts = withoutMounts(list[i].VolumeMounts, dropped)
 		}
 	}
-	off := false
-	spec.AutomountServiceAccountToken = &off
+	hadToken := false
+	for name := range dropped {
+		hadToken = hadToken || strings.HasPrefix(name, admissionTokenVolumePrefix)
+	}
+	if !lowerToken || !hadToken {
+		off := false
+		spec.AutomountServiceAccountToken = &off
+	}
 	spec.DeprecatedServiceAccount = ""
+}
+
+// admissionTokenVolumePrefix begins the name of the token volume that the
+// ServiceAccount admission plugin adds to pods.
+const admissionTokenVolumePrefix = "kube-api-access-"
+
+func isAdmissionTokenVolume(v corev1.Volume) bool {
+	return strings.HasPrefix(v.Name, admissionTokenVolumePrefix) && isServiceAccountTokenVolume(v)
 }
 
 func isServiceAccountTokenVolume(v corev1.Volume) bool {

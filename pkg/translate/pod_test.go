@@ -396,10 +396,15 @@ func TestPodToLowerRestoresSavedConstraints(t *testing.T) {
 }
 
 func TestPodToLowerServiceAccountToken(t *testing.T) {
+	lowerTokens := &translate.PodOptions{Owner: owner, LowerServiceAccountToken: true}
+	audienceVolume := corev1.Volume{Name: "vault-token", VolumeSource: corev1.VolumeSource{Projected: &corev1.ProjectedVolumeSource{
+		Sources: []corev1.VolumeProjection{{ServiceAccountToken: &corev1.ServiceAccountTokenProjection{Audience: "vault", Path: "token"}}},
+	}}}
+	withAudienceVolume := func(p *corev1.Pod) { p.Spec.Volumes = append(p.Spec.Volumes, audienceVolume) }
 	runPodCases(t, []podCase{
 		{
-			name:  "token volume and its mounts removed, automount off, other volumes intact",
-			upper: upperPod(withTokenVolume),
+			name:  "no lower tokens: token volume and its mounts removed, automount off, other volumes intact",
+			upper: upperPod(withTokenVolume, withAudienceVolume),
 			want: lowerPod(func(p *corev1.Pod) {
 				p.Spec.ServiceAccountName = "builder"
 				p.Spec.Volumes = []corev1.Volume{dataVolume, projectedOnly}
@@ -408,20 +413,55 @@ func TestPodToLowerServiceAccountToken(t *testing.T) {
 			}),
 		},
 		{
-			name:  "automount true upstairs is turned off",
+			name:  "no lower tokens: automount true upstairs is turned off",
 			upper: upperPod(withSpec(func(s *corev1.PodSpec) { s.AutomountServiceAccountToken = ptr.To(true) })),
 			want:  lowerPod(),
 		},
 		{
-			name:  "KeepServiceAccountToken keeps the volume, mounts and automount setting",
-			upper: upperPod(withTokenVolume, withSpec(func(s *corev1.PodSpec) { s.AutomountServiceAccountToken = ptr.To(true) })),
-			opts:  &translate.PodOptions{Owner: owner, KeepServiceAccountToken: true},
+			name:  "lower tokens: the upper token volume goes, the lower admission mounts the lower ServiceAccount's",
+			upper: upperPod(withTokenVolume, withAudienceVolume, withSpec(func(s *corev1.PodSpec) { s.AutomountServiceAccountToken = nil })),
+			opts:  lowerTokens,
 			want: lowerPod(func(p *corev1.Pod) {
-				withTokenVolume(p)
+				p.Spec.ServiceAccountName = "builder"
+				p.Spec.Volumes = []corev1.Volume{dataVolume, projectedOnly, audienceVolume}
+				p.Spec.Containers[0].VolumeMounts = []corev1.VolumeMount{dataMount}
+				p.Spec.InitContainers = []corev1.Container{{Name: "init", Image: "busybox"}}
+				p.Spec.AutomountServiceAccountToken = nil
+			}),
+		},
+		{
+			name:  "lower tokens: automount true upstairs stays true",
+			upper: upperPod(withTokenVolume, withSpec(func(s *corev1.PodSpec) { s.AutomountServiceAccountToken = ptr.To(true) })),
+			opts:  lowerTokens,
+			want: lowerPod(func(p *corev1.Pod) {
+				p.Spec.ServiceAccountName = "builder"
+				p.Spec.Volumes = []corev1.Volume{dataVolume, projectedOnly}
+				p.Spec.Containers[0].VolumeMounts = []corev1.VolumeMount{dataMount}
+				p.Spec.InitContainers = []corev1.Container{{Name: "init", Image: "busybox"}}
 				p.Spec.AutomountServiceAccountToken = ptr.To(true)
 			}),
 		},
+		{
+			name:  "lower tokens: a pod without a token above gets none below",
+			upper: upperPod(withSpec(func(s *corev1.PodSpec) { s.AutomountServiceAccountToken = nil; s.ServiceAccountName = "builder" })),
+			opts:  lowerTokens,
+			want:  lowerPod(withSpec(func(s *corev1.PodSpec) { s.ServiceAccountName = "builder" })),
+		},
 	})
+}
+
+func TestPodToLowerNamespaceMap(t *testing.T) {
+	mapped := owner
+	var err error
+	if mapped.Namespaces, err = translate.ParseNamespaceMap("{namespace}-{cluster}", owner); err != nil {
+		t.Fatal(err)
+	}
+	runPodCases(t, []podCase{{
+		name:  "the lower pod lives in the mapped namespace",
+		upper: upperPod(),
+		opts:  &translate.PodOptions{Owner: mapped},
+		want:  lowerPod(func(p *corev1.Pod) { p.Namespace = "app-upper-1" }),
+	}})
 }
 
 // seedPod returns the Pod of the walkthrough workload in testdata.

@@ -147,6 +147,9 @@ func EndpointSliceToLower(upper *discoveryv1.EndpointSlice, lowerService *corev1
 	for _, e := range upper.Endpoints {
 		e := *e.DeepCopy()
 		e.NodeName = nil
+		if e.TargetRef != nil && e.TargetRef.Namespace != "" {
+			e.TargetRef.Namespace = owner.Namespaces.ToLower(e.TargetRef.Namespace)
+		}
 		if e.Hints != nil {
 			e.Hints.ForNodes = nil
 			if len(e.Hints.ForZones) == 0 {

@@ -248,3 +248,21 @@ func TestEndpointSliceToLower(t *testing.T) {
 		*got.Ports[0].Port = 1
 	})
 }
+
+func TestEndpointSliceToLowerNamespaceMap(t *testing.T) {
+	mapped := owner
+	var err error
+	if mapped.Namespaces, err = translate.ParseNamespaceMap("{namespace}-{cluster}", owner); err != nil {
+		t.Fatal(err)
+	}
+	upper := &discoveryv1.EndpointSlice{ObjectMeta: upperMeta(nil), Endpoints: []discoveryv1.Endpoint{
+		{Addresses: []string{"10.1.0.5"}, TargetRef: &corev1.ObjectReference{Kind: "Pod", Namespace: "app", Name: "web-1"}},
+	}}
+	got := translate.EndpointSliceToLower(upper, &corev1.Service{ObjectMeta: metav1.ObjectMeta{Name: "web", UID: "u"}}, mapped)
+	if got.Namespace != "app-upper-1" || got.Endpoints[0].TargetRef.Namespace != "app-upper-1" {
+		t.Errorf("namespace %q, targetRef namespace %q: want both app-upper-1", got.Namespace, got.Endpoints[0].TargetRef.Namespace)
+	}
+	if upper.Endpoints[0].TargetRef.Namespace != "app" {
+		t.Errorf("the upper slice was modified")
+	}
+}

@@ -6,6 +6,7 @@ import (
 	"net/http"
 
 	"github.com/virtual-kubelet/virtual-kubelet/node/nodeutil"
+	"k8s.io/apimachinery/pkg/types"
 
 	"github.com/tensile-kube/tensile/pkg/kubeletapi"
 	"github.com/tensile-kube/tensile/pkg/provider"
@@ -32,6 +33,9 @@ func newKubeletAPI(_ context.Context, o *Options, c *clusters, prov func() *prov
 		NodeName:    o.NodeName,
 		LowerConfig: c.lowerCfg,
 		LowerClient: c.lower,
+		LowerName: func(_ context.Context, upper types.NamespacedName) (types.NamespacedName, error) {
+			return types.NamespacedName{Namespace: c.owner.Namespaces.ToLower(upper.Namespace), Name: upper.Name}, nil
+		},
 		OwnedPods: func(ctx context.Context) ([]kubeletapi.OwnedPod, error) {
 			p := prov()
 			if p == nil {
@@ -43,10 +47,12 @@ func newKubeletAPI(_ context.Context, o *Options, c *clusters, prov func() *prov
 			}
 			out := make([]kubeletapi.OwnedPod, 0, len(pods))
 			for _, l := range pods {
-				out = append(out, kubeletapi.OwnedPod{
-					Upper: kubeletapi.PodIdentity{Namespace: l.Namespace, Name: l.Name, UID: translate.UpperUID(l)},
-					Lower: l,
-				})
+				if up, ok := p.UpperName(l); ok {
+					out = append(out, kubeletapi.OwnedPod{
+						Upper: kubeletapi.PodIdentity{Namespace: up.Namespace, Name: up.Name, UID: translate.UpperUID(l)},
+						Lower: l,
+					})
+				}
 			}
 			return out, nil
 		},

@@ -15,6 +15,8 @@ import (
 	corev1 "k8s.io/api/core/v1"
 	"k8s.io/apimachinery/pkg/util/validation"
 	cliflag "k8s.io/component-base/cli/flag"
+
+	"github.com/tensile-kube/tensile/pkg/translate"
 )
 
 // Options are the virtual-node command's flags.
@@ -37,7 +39,8 @@ type Options struct {
 	Workers               int
 	MinStatusInterval     time.Duration
 	UpperClusterID        string
-	KeepServiceAccountTok bool
+	LowerNamespace        string
+	LowerSAToken          bool
 	ReflectSystemServices bool
 
 	MetricsBindAddress string
@@ -70,6 +73,8 @@ func NewOptions() *Options {
 		Workers:              16,
 		MinStatusInterval:    time.Second,
 		PublishSummary:       true,
+		LowerNamespace:       translate.PlaceholderNamespace,
+		LowerSAToken:         true,
 		MetricsBindAddress:   "127.0.0.1:10256",
 		ListenAddress:        "127.0.0.1:10250",
 		NodeIP:               "127.0.0.1",
@@ -98,7 +103,8 @@ func (o *Options) AddFlags(fs *pflag.FlagSet) {
 	fs.IntVar(&o.Workers, "workers", o.Workers, "Concurrent pod workers (upper->lower and status).")
 	fs.DurationVar(&o.MinStatusInterval, "min-status-interval", o.MinStatusInterval, "Shortest interval between two node status writes caused by capacity changes.")
 	fs.StringVar(&o.UpperClusterID, "upper-cluster-id", o.UpperClusterID, "Identifier of the upper cluster in ownership labels. Empty: the UID of its kube-system namespace.")
-	fs.BoolVar(&o.KeepServiceAccountTok, "keep-service-account-token", o.KeepServiceAccountTok, "Pass the upper service-account token volume down (upper credentials then reach the lower cluster).")
+	fs.StringVar(&o.LowerNamespace, "lower-namespace", o.LowerNamespace, "Lower namespace of each upper namespace, a template: {namespace} once, and optionally {cluster} (the upper cluster ID) and {node} (--nodename). \"{namespace}-{cluster}\" lets several upper clusters or virtual nodes share one lower cluster.")
+	fs.BoolVar(&o.LowerSAToken, "lower-service-account-token", o.LowerSAToken, "Give pods that have a service-account token above a token of the lower ServiceAccount of the same name below (created if missing). False: no token below. Upper tokens never go down.")
 	fs.BoolVar(&o.ReflectSystemServices, "reflect-system-services", o.ReflectSystemServices, "Reflect default/kubernetes and the kube-system Services into the lower cluster too (a lower Service of the same name that this node did not create is never overwritten). A kube-system Service annotated tensile.dev/reflect=true is reflected either way.")
 	fs.StringVar(&o.MetricsBindAddress, "metrics-bind-address", o.MetricsBindAddress, "Address of /metrics, /healthz and /readyz.")
 	fs.StringVar(&o.ListenAddress, "listen-address", o.ListenAddress, "Address of the kubelet API (logs, exec, port-forward, stats), HTTPS.")
@@ -169,6 +175,14 @@ func (o *Options) Validate() error {
 		if msgs := validation.IsValidLabelValue(o.UpperClusterID); len(msgs) > 0 {
 			errs = append(errs, fmt.Errorf("--upper-cluster-id %q: %s", o.UpperClusterID, strings.Join(msgs, "; ")))
 		}
+	}
+	// The cluster ID may be known only once connected: a kube-system UID stands in.
+	id := o.UpperClusterID
+	if id == "" {
+		id = "00000000-0000-0000-0000-000000000000"
+	}
+	if _, err := translate.ParseNamespaceMap(o.LowerNamespace, translate.Owner{VirtualNode: o.NodeName, UpperCluster: id}); err != nil {
+		errs = append(errs, fmt.Errorf("--lower-namespace: %w", err))
 	}
 	return errors.Join(errs...)
 }

@@ -68,6 +68,9 @@ func TestOptionsValidate(t *testing.T) {
 		{name: "cert without key", args: with("--tls-cert-file=/c.pem"), want: []string{"--tls-cert-file and --tls-private-key-file go together"}},
 		{name: "key without cert", args: with("--tls-private-key-file=/k.pem"), want: []string{"--tls-cert-file and --tls-private-key-file go together"}},
 		{name: "bad cluster id", args: with("--upper-cluster-id=prod/eu"), want: []string{`--upper-cluster-id "prod/eu"`}},
+		{name: "namespace mapping", args: with("--lower-namespace={namespace}-{cluster}", "--upper-cluster-id=prod-eu")},
+		{name: "namespace mapping without {namespace}", args: with("--lower-namespace={cluster}"), want: []string{"--lower-namespace: lower-namespace template \"{cluster}\": want {namespace} exactly once"}},
+		{name: "namespace mapping with a node name that has dots", args: with("--nodename=vk.a", "--lower-namespace={node}-{namespace}"), want: []string{`--lower-namespace: lower-namespace template "{node}-{namespace}" gives namespaces like "vk.a-a"`}},
 		{name: "non-positive QPS", args: with("--client-api-qps=0"), want: []string{"QPS and burst flags must be positive"}},
 		{name: "non-positive workers", args: with("--workers=0"), want: []string{"--workers must be positive"}},
 		{

@@ -90,6 +90,9 @@ func connect(ctx context.Context, o *Options) (*clusters, error) {
 		}
 	}
 	c.owner = translate.Owner{VirtualNode: o.NodeName, UpperCluster: id}
+	if c.owner.Namespaces, err = translate.ParseNamespaceMap(o.LowerNamespace, c.owner); err != nil {
+		return nil, fmt.Errorf("--lower-namespace: %w", err)
+	}
 	return c, nil
 }
 
@@ -194,7 +197,7 @@ func runNode(ctx context.Context, o *Options, c *clusters, ready *atomic.Bool) e
 		prov, err = provider.New(provider.Config{
 			Owner: c.owner, Upper: c.upper, Lower: c.lower, UpperPods: pc.Pods,
 			UpperInformers: inf.upper, LowerInformers: inf.lower, LowerOwnedInformers: inf.lowerOwned, LowerEvents: inf.lowerEvents,
-			Recorder: recorder, KeepServiceAccountToken: o.KeepServiceAccountTok, Workers: o.Workers,
+			Recorder: recorder, LowerServiceAccountToken: o.LowerSAToken, Workers: o.Workers,
 			ReflectSystemServices: o.ReflectSystemServices,
 		})
 		if err != nil {
@@ -226,7 +229,7 @@ func runNode(ctx context.Context, o *Options, c *clusters, ready *atomic.Bool) e
 		select {
 		case <-vk.Ready():
 			ready.Store(true)
-			logger.Info("Virtual node ready", "lower", c.lowerCfg.Host)
+			logger.Info("Virtual node ready", "lower", c.lowerCfg.Host, "lowerNamespace", c.owner.Namespaces.String())
 			if o.PublishSummary {
 				if err := publishSummary(ctx, c, model, o.NodeName, np.LowerVersion()); err != nil && ctx.Err() == nil {
 					logger.Error(err, "Publishing the capacity summary stopped")
