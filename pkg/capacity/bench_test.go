@@ -3,6 +3,8 @@ package capacity
 import (
 	"fmt"
 	"testing"
+
+	"github.com/tensile-kube/tensile/pkg/vnodeident"
 )
 
 // benchModel is a lower cluster of n 16 CPU nodes in three zones, each running one
@@ -91,7 +93,7 @@ func BenchmarkSummaryBuild(b *testing.B) {
 func BenchmarkModelFit(b *testing.B) {
 	m := benchModel(b, 10000)
 	q := NewQuery(PodRequests(makePod("p", "", "6", "8Gi", withSelector("topology.kubernetes.io/zone", "z1"))), nil)
-	c, _ := LowerConstraints(makePod("p", "", "6", "8Gi", withSelector("topology.kubernetes.io/zone", "z1")), DefaultVirtualNodeIdentity(nil))
+	c, _ := LowerConstraints(makePod("p", "", "6", "8Gi", withSelector("topology.kubernetes.io/zone", "z1")), vnodeident.Default(nil))
 	q = NewQuery(q.Requests, c)
 	b.ReportAllocs()
 	b.ResetTimer()

@@ -1,43 +1,18 @@
 package capacity
 
 import (
-	"slices"
-
 	corev1 "k8s.io/api/core/v1"
 
 	"github.com/tensile-kube/tensile/pkg/constraints"
+	"github.com/tensile-kube/tensile/pkg/vnodeident"
 )
-
-// VirtualNodeIdentity says which parts of a pod's scheduling constraints are about the
-// virtual node itself (they got the pod onto the virtual node) rather than about the
-// lower nodes.
-type VirtualNodeIdentity struct {
-	// Labels are the labels every virtual node carries; a nodeSelector entry or an In or
-	// Exists requirement on them selects the virtual node.
-	Labels map[string]string
-	// IsVirtualNodeName reports whether a node name is a virtual node's; kubernetes.io/hostname
-	// and metadata.name terms naming one are about the virtual node. Nil means none is.
-	IsVirtualNodeName func(name string) bool
-	// TolerationKeys are taint keys only virtual nodes carry.
-	TolerationKeys []string
-}
-
-// DefaultVirtualNodeIdentity is the project's convention: virtual nodes are labelled
-// type=virtual-kubelet and kubernetes.io/role=agent and tainted
-// virtual-kubelet.io/provider.
-func DefaultVirtualNodeIdentity(isVirtualNodeName func(string) bool) VirtualNodeIdentity {
-	return VirtualNodeIdentity{
-		Labels:            map[string]string{"type": "virtual-kubelet", "kubernetes.io/role": "agent"},
-		IsVirtualNodeName: isVirtualNodeName,
-		TolerationKeys:    []string{"virtual-kubelet.io/provider"},
-	}
-}
 
 // LowerConstraints returns the constraints that pod must satisfy on a lower node. When
 // the webhook saved them (constraints.Load) they are used as they are; otherwise they
-// are the pod's own nodeSelector, required node affinity and tolerations minus what is
-// about the virtual node. A malformed saved annotation is an error.
-func LowerConstraints(pod *corev1.Pod, id VirtualNodeIdentity) (*constraints.Constraints, error) {
+// are the pod's own nodeSelector, required node affinity and tolerations minus what id
+// says is about virtual nodes, as pkg/translate strips it from the lower pod. A
+// malformed saved annotation is an error.
+func LowerConstraints(pod *corev1.Pod, id vnodeident.Identity) (*constraints.Constraints, error) {
 	saved, ok, err := constraints.Load(pod)
 	if err != nil {
 		return nil, err
@@ -47,7 +22,7 @@ func LowerConstraints(pod *corev1.Pod, id VirtualNodeIdentity) (*constraints.Con
 	}
 	c := &constraints.Constraints{}
 	for k, v := range pod.Spec.NodeSelector {
-		if id.selectsVirtual(k, corev1.NodeSelectorOpIn, []string{v}) {
+		if id.IsVirtualSelectorEntry(k, v) {
 			continue
 		}
 		if c.NodeSelector == nil {
@@ -56,71 +31,14 @@ func LowerConstraints(pod *corev1.Pod, id VirtualNodeIdentity) (*constraints.Con
 		c.NodeSelector[k] = v
 	}
 	if a := pod.Spec.Affinity; a != nil && a.NodeAffinity != nil {
-		c.NodeAffinity = pruneSelector(a.NodeAffinity.RequiredDuringSchedulingIgnoredDuringExecution,
-			id.pruneLabelRequirement, id.pruneFieldRequirement)
+		c.NodeAffinity = id.LowerNodeSelector(a.NodeAffinity.RequiredDuringSchedulingIgnoredDuringExecution)
 	}
 	for _, t := range pod.Spec.Tolerations {
-		if !slices.Contains(id.TolerationKeys, t.Key) {
+		if !id.IsVirtualToleration(t) {
 			c.Tolerations = append(c.Tolerations, t)
 		}
 	}
 	return c, nil
-}
-
-// selectsVirtual reports whether a requirement (key op values) is one that picks
-// virtual nodes.
-func (id VirtualNodeIdentity) selectsVirtual(key string, op corev1.NodeSelectorOperator, values []string) bool {
-	if want, ok := id.Labels[key]; ok {
-		return op == corev1.NodeSelectorOpExists || (op == corev1.NodeSelectorOpIn && slices.Contains(values, want))
-	}
-	if key == corev1.LabelHostname && op == corev1.NodeSelectorOpIn && id.IsVirtualNodeName != nil {
-		for _, v := range values {
-			if !id.IsVirtualNodeName(v) {
-				return false
-			}
-		}
-		return len(values) > 0
-	}
-	return false
-}
-
-// pruneLabelRequirement drops requirements on virtual-node labels and strips virtual
-// node names from hostname lists.
-func (id VirtualNodeIdentity) pruneLabelRequirement(r corev1.NodeSelectorRequirement) (corev1.NodeSelectorRequirement, bool) {
-	if id.selectsVirtual(r.Key, r.Operator, r.Values) {
-		return r, false
-	}
-	if r.Key == corev1.LabelHostname {
-		return id.dropVirtualNames(r)
-	}
-	return r, true
-}
-
-// pruneFieldRequirement strips virtual node names from metadata.name lists.
-func (id VirtualNodeIdentity) pruneFieldRequirement(r corev1.NodeSelectorRequirement) (corev1.NodeSelectorRequirement, bool) {
-	if r.Key == "metadata.name" {
-		return id.dropVirtualNames(r)
-	}
-	return r, true
-}
-
-// dropVirtualNames removes virtual node names from an In requirement; the requirement
-// goes when it named only virtual nodes.
-func (id VirtualNodeIdentity) dropVirtualNames(r corev1.NodeSelectorRequirement) (corev1.NodeSelectorRequirement, bool) {
-	if r.Operator != corev1.NodeSelectorOpIn || id.IsVirtualNodeName == nil {
-		return r, true
-	}
-	kept := make([]string, 0, len(r.Values))
-	for _, v := range r.Values {
-		if !id.IsVirtualNodeName(v) {
-			kept = append(kept, v)
-		}
-	}
-	if len(kept) == 0 {
-		return r, false
-	}
-	r.Values = kept
-	return r, true
 }
 
 // requirementFilter rewrites or drops (false) one requirement.

@@ -8,6 +8,7 @@ import (
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 
 	"github.com/tensile-kube/tensile/pkg/constraints"
+	"github.com/tensile-kube/tensile/pkg/vnodeident"
 )
 
 func required(terms ...corev1.NodeSelectorTerm) *corev1.Affinity {
@@ -55,15 +56,23 @@ func TestLowerConstraints(t *testing.T) {
 			want: &constraints.Constraints{},
 		},
 		{
-			name: "virtual node names are removed from hostname lists",
+			// The pod is on vk-a, which satisfies the OR: lower-1 does not bind it below.
+			name: "a hostname list naming a virtual node goes whole",
 			spec: corev1.PodSpec{Affinity: required(corev1.NodeSelectorTerm{MatchExpressions: []corev1.NodeSelectorRequirement{
 				{Key: corev1.LabelHostname, Operator: corev1.NodeSelectorOpIn, Values: []string{"vk-a", "lower-1"}},
 				{Key: "zone", Operator: corev1.NodeSelectorOpIn, Values: []string{"z1"}},
 			}})},
-			want: &constraints.Constraints{NodeAffinity: &corev1.NodeSelector{NodeSelectorTerms: []corev1.NodeSelectorTerm{{MatchExpressions: []corev1.NodeSelectorRequirement{
-				{Key: corev1.LabelHostname, Operator: corev1.NodeSelectorOpIn, Values: []string{"lower-1"}},
+			want: &constraints.Constraints{NodeAffinity: &corev1.NodeSelector{NodeSelectorTerms: []corev1.NodeSelectorTerm{
+				expr("zone", corev1.NodeSelectorOpIn, "z1")}}},
+		},
+		{
+			name: "the descheduler's hostname exclusion goes",
+			spec: corev1.PodSpec{Affinity: required(corev1.NodeSelectorTerm{MatchExpressions: []corev1.NodeSelectorRequirement{
+				{Key: corev1.LabelHostname, Operator: corev1.NodeSelectorOpNotIn, Values: []string{"vk-b"}},
 				{Key: "zone", Operator: corev1.NodeSelectorOpIn, Values: []string{"z1"}},
-			}}}}},
+			}})},
+			want: &constraints.Constraints{NodeAffinity: &corev1.NodeSelector{NodeSelectorTerms: []corev1.NodeSelectorTerm{
+				expr("zone", corev1.NodeSelectorOpIn, "z1")}}},
 		},
 		{
 			name: "metadata.name fields naming virtual nodes go",
@@ -103,7 +112,7 @@ func TestLowerConstraints(t *testing.T) {
 			if tc.wantErr {
 				pod.Annotations = map[string]string{constraints.Annotation: "{not json"}
 			}
-			got, err := LowerConstraints(pod, DefaultVirtualNodeIdentity(isVirtual))
+			got, err := LowerConstraints(pod, vnodeident.Default(isVirtual))
 			if (err != nil) != tc.wantErr {
 				t.Fatalf("err = %v, wantErr %v", err, tc.wantErr)
 			}

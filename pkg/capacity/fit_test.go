@@ -6,6 +6,7 @@ import (
 	corev1 "k8s.io/api/core/v1"
 
 	"github.com/tensile-kube/tensile/pkg/constraints"
+	"github.com/tensile-kube/tensile/pkg/vnodeident"
 )
 
 // TestFit asks each question of both the live model and an Index of its summary: the
@@ -114,7 +115,7 @@ func TestFit(t *testing.T) {
 		t.Run(tc.name, func(t *testing.T) {
 			m := NewModel(Options{})
 			apply(m, tc.events...)
-			q, err := QueryForPod(tc.pod, DefaultVirtualNodeIdentity(nil))
+			q, err := QueryForPod(tc.pod, vnodeident.Default(nil))
 			if err != nil {
 				t.Fatal(err)
 			}

@@ -10,6 +10,7 @@ import (
 	"k8s.io/klog/v2"
 
 	"github.com/tensile-kube/tensile/pkg/constraints"
+	"github.com/tensile-kube/tensile/pkg/vnodeident"
 )
 
 // Query is the fit question for one pod, compiled once: its requests and its
@@ -41,7 +42,7 @@ func NewQuery(requests Vector, c *constraints.Constraints) *Query {
 }
 
 // QueryForPod builds the query for pod with LowerConstraints.
-func QueryForPod(pod *corev1.Pod, id VirtualNodeIdentity) (*Query, error) {
+func QueryForPod(pod *corev1.Pod, id vnodeident.Identity) (*Query, error) {
 	c, err := LowerConstraints(pod, id)
 	if err != nil {
 		return nil, fmt.Errorf("reading lower constraints: %w", err)

@@ -2,27 +2,38 @@ package translate
 
 import (
 	"fmt"
+	"slices"
 	"strings"
 
 	corev1 "k8s.io/api/core/v1"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 
 	"github.com/tensile-kube/tensile/pkg/constraints"
+	"github.com/tensile-kube/tensile/pkg/vnodeident"
 )
 
-// Virtual-node scheduling vocabulary: what steers a pod onto a virtual node in the upper
-// cluster and means nothing (or the wrong thing) in the lower one.
+// Names of the virtual-node vocabulary kept for translate's callers.
 const (
-	// LabelNodeType is the label every virtual node carries with ValueVirtualKubelet.
-	LabelNodeType = "type"
-	// ValueVirtualKubelet is the value of LabelNodeType on virtual nodes.
-	ValueVirtualKubelet = "virtual-kubelet"
-	// LabelRole is the node role label virtual nodes carry with value "agent".
-	LabelRole = "kubernetes.io/role"
-	// TaintProvider is the taint key that keeps ordinary pods off virtual nodes.
-	TaintProvider = "virtual-kubelet.io/provider"
-	// LabelHostname is the well-known hostname label.
-	LabelHostname = "kubernetes.io/hostname"
+	// LabelNodeType is vnodeident.LabelType.
+	//
+	// Deprecated: use vnodeident.LabelType.
+	LabelNodeType = vnodeident.LabelType
+	// ValueVirtualKubelet is vnodeident.ValueVirtualKubelet.
+	//
+	// Deprecated: use vnodeident.ValueVirtualKubelet.
+	ValueVirtualKubelet = vnodeident.ValueVirtualKubelet
+	// LabelRole is vnodeident.LabelRole.
+	//
+	// Deprecated: use vnodeident.LabelRole.
+	LabelRole = vnodeident.LabelRole
+	// TaintProvider is vnodeident.TaintProvider.
+	//
+	// Deprecated: use vnodeident.TaintProvider.
+	TaintProvider = vnodeident.TaintProvider
+	// LabelHostname is vnodeident.LabelHostname.
+	//
+	// Deprecated: use vnodeident.LabelHostname.
+	LabelHostname = vnodeident.LabelHostname
 )
 
 // PodOptions parameterises PodToLower.
@@ -69,7 +80,7 @@ func PodToLower(upper *corev1.Pod, opts PodOptions) (*corev1.Pod, error) {
 	if spec.PriorityClassName != "" && (opts.HasPriorityClass == nil || !opts.HasPriorityClass(spec.PriorityClassName)) {
 		spec.PriorityClassName = ""
 	}
-	stripVirtualScheduling(spec, opts.Owner.VirtualNode)
+	stripVirtualScheduling(spec, vnodeident.ForNode(opts.Owner.VirtualNode))
 	if saved != nil {
 		restoreConstraints(spec, saved)
 	}
@@ -77,24 +88,19 @@ func PodToLower(upper *corev1.Pod, opts PodOptions) (*corev1.Pod, error) {
 	return lower, nil
 }
 
-// stripVirtualScheduling removes what steered the pod onto the virtual node: the
-// virtual-node selector, hostname terms naming the node, and the provider toleration.
-func stripVirtualScheduling(spec *corev1.PodSpec, vnode string) {
+// stripVirtualScheduling removes what steered the pod onto the virtual node, as id
+// tells it (the virtual-node labels, terms naming the node or excluding nodes, the
+// provider toleration): below it would match no node. What id keeps applies below.
+func stripVirtualScheduling(spec *corev1.PodSpec, id vnodeident.Identity) {
 	for k, v := range spec.NodeSelector {
-		if isVirtualNodeRequirement(k, corev1.NodeSelectorOpIn, []string{v}, vnode) {
+		if id.IsVirtualSelectorEntry(k, v) {
 			delete(spec.NodeSelector, k)
 		}
 	}
 	if len(spec.NodeSelector) == 0 {
 		spec.NodeSelector = nil
 	}
-	tolerations := spec.Tolerations[:0:0]
-	for _, t := range spec.Tolerations {
-		if t.Key != TaintProvider {
-			tolerations = append(tolerations, t)
-		}
-	}
-	spec.Tolerations = tolerations
+	spec.Tolerations = slices.DeleteFunc(spec.Tolerations, id.IsVirtualToleration)
 	if len(spec.Tolerations) == 0 {
 		spec.Tolerations = nil
 	}
@@ -102,16 +108,11 @@ func stripVirtualScheduling(spec *corev1.PodSpec, vnode string) {
 		return
 	}
 	na := spec.Affinity.NodeAffinity
-	if req := na.RequiredDuringSchedulingIgnoredDuringExecution; req != nil {
-		req.NodeSelectorTerms = stripTerms(req.NodeSelectorTerms, vnode)
-		if len(req.NodeSelectorTerms) == 0 {
-			na.RequiredDuringSchedulingIgnoredDuringExecution = nil
-		}
-	}
+	na.RequiredDuringSchedulingIgnoredDuringExecution = id.LowerNodeSelector(na.RequiredDuringSchedulingIgnoredDuringExecution)
 	preferred := na.PreferredDuringSchedulingIgnoredDuringExecution[:0:0]
 	for _, p := range na.PreferredDuringSchedulingIgnoredDuringExecution {
-		if terms := stripTerms([]corev1.NodeSelectorTerm{p.Preference}, vnode); len(terms) == 1 {
-			p.Preference = terms[0]
+		if term, ok := id.LowerTerm(p.Preference); ok {
+			p.Preference = term
 			preferred = append(preferred, p)
 		}
 	}
@@ -125,58 +126,6 @@ func stripVirtualScheduling(spec *corev1.PodSpec, vnode string) {
 	if *spec.Affinity == (corev1.Affinity{}) {
 		spec.Affinity = nil
 	}
-}
-
-// stripTerms drops virtual-node expressions from each term and terms left empty.
-func stripTerms(terms []corev1.NodeSelectorTerm, vnode string) []corev1.NodeSelectorTerm {
-	out := terms[:0:0]
-	for _, t := range terms {
-		exprs := t.MatchExpressions[:0:0]
-		for _, e := range t.MatchExpressions {
-			if !isVirtualNodeRequirement(e.Key, e.Operator, e.Values, vnode) {
-				exprs = append(exprs, e)
-			}
-		}
-		t.MatchExpressions = exprs
-		if len(exprs) == 0 {
-			t.MatchExpressions = nil
-		}
-		if len(t.MatchExpressions) > 0 || len(t.MatchFields) > 0 {
-			out = append(out, t)
-		}
-	}
-	return out
-}
-
-// isVirtualNodeRequirement reports whether a node requirement is about virtual nodes
-// rather than about the lower cluster's nodes.
-func isVirtualNodeRequirement(key string, op corev1.NodeSelectorOperator, values []string, vnode string) bool {
-	switch key {
-	case LabelNodeType:
-		return containsOnly(values, ValueVirtualKubelet)
-	case LabelRole:
-		return containsOnly(values, "agent")
-	case LabelHostname:
-		// NotIn [vk-a, ...] is the descheduler's exclusion: upper-only as well.
-		if op == corev1.NodeSelectorOpNotIn {
-			return true
-		}
-		for _, v := range values {
-			if v == vnode {
-				return true
-			}
-		}
-	}
-	return false
-}
-
-func containsOnly(values []string, want string) bool {
-	for _, v := range values {
-		if v != want {
-			return false
-		}
-	}
-	return len(values) > 0
 }
 
 // restoreConstraints applies what the webhook saved: the original selector, required

@@ -17,6 +17,7 @@ import (
 
 	"github.com/tensile-kube/tensile/pkg/constraints"
 	"github.com/tensile-kube/tensile/pkg/translate"
+	"github.com/tensile-kube/tensile/pkg/vnodeident"
 )
 
 const vnode = "vk-node"
@@ -110,11 +111,11 @@ func requiredAffinity(terms ...corev1.NodeSelectorTerm) *corev1.Affinity {
 }
 
 var (
-	providerToleration = corev1.Toleration{Key: translate.TaintProvider, Operator: corev1.TolerationOpExists, Effect: corev1.TaintEffectNoSchedule}
+	providerToleration = corev1.Toleration{Key: vnodeident.TaintProvider, Operator: corev1.TolerationOpExists, Effect: corev1.TaintEffectNoSchedule}
 	gpuToleration      = corev1.Toleration{Key: "gpu", Operator: corev1.TolerationOpExists, Effect: corev1.TaintEffectNoSchedule}
 	dedicatedTol       = corev1.Toleration{Key: "dedicated", Operator: corev1.TolerationOpEqual, Value: "batch", Effect: corev1.TaintEffectNoExecute, TolerationSeconds: ptr.To[int64](30)}
-	hostIsVnode        = expr(translate.LabelHostname, corev1.NodeSelectorOpIn, vnode)
-	typeIsVirtual      = expr(translate.LabelNodeType, corev1.NodeSelectorOpIn, translate.ValueVirtualKubelet)
+	hostIsVnode        = expr(vnodeident.LabelHostname, corev1.NodeSelectorOpIn, vnode)
+	typeIsVirtual      = expr(vnodeident.LabelType, corev1.NodeSelectorOpIn, vnodeident.ValueVirtualKubelet)
 	zoneA              = expr("topology.kubernetes.io/zone", corev1.NodeSelectorOpIn, "a")
 	zoneB              = expr("topology.kubernetes.io/zone", corev1.NodeSelectorOpIn, "b")
 	diskSSD            = expr("disk", corev1.NodeSelectorOpIn, "ssd")
@@ -247,8 +248,8 @@ func TestPodToLowerVirtualScheduling(t *testing.T) {
 			name: "virtual-node selector keys removed, other keys kept",
 			upper: upperPod(withSpec(func(s *corev1.PodSpec) {
 				s.NodeSelector = map[string]string{
-					translate.LabelNodeType: translate.ValueVirtualKubelet, translate.LabelRole: "agent",
-					translate.LabelHostname: vnode, "disk": "ssd",
+					vnodeident.LabelType: vnodeident.ValueVirtualKubelet, vnodeident.LabelRole: vnodeident.ValueAgent,
+					vnodeident.LabelHostname: vnode, "disk": "ssd",
 				}
 			})),
 			want: lowerPod(withSpec(func(s *corev1.PodSpec) { s.NodeSelector = map[string]string{"disk": "ssd"} })),
@@ -256,16 +257,16 @@ func TestPodToLowerVirtualScheduling(t *testing.T) {
 		{
 			name: "selector left empty becomes nil",
 			upper: upperPod(withSpec(func(s *corev1.PodSpec) {
-				s.NodeSelector = map[string]string{translate.LabelNodeType: translate.ValueVirtualKubelet}
+				s.NodeSelector = map[string]string{vnodeident.LabelType: vnodeident.ValueVirtualKubelet}
 			})),
 			want: lowerPod(),
 		},
 		{
 			name: "hostname of a lower node is not about the virtual node",
 			upper: upperPod(withSpec(func(s *corev1.PodSpec) {
-				s.NodeSelector = map[string]string{translate.LabelHostname: "worker-1"}
+				s.NodeSelector = map[string]string{vnodeident.LabelHostname: "worker-1"}
 			})),
-			want: lowerPod(withSpec(func(s *corev1.PodSpec) { s.NodeSelector = map[string]string{translate.LabelHostname: "worker-1"} })),
+			want: lowerPod(withSpec(func(s *corev1.PodSpec) { s.NodeSelector = map[string]string{vnodeident.LabelHostname: "worker-1"} })),
 		},
 		{
 			name: "provider toleration removed, others kept in order",
@@ -280,17 +281,19 @@ func TestPodToLowerVirtualScheduling(t *testing.T) {
 			want:  lowerPod(),
 		},
 		{
-			name: "required terms lose virtual-node expressions; empty terms dropped; matchFields kept",
+			name: "required terms lose virtual-node expressions and fields; other matchFields kept",
 			upper: upperPod(withSpec(func(s *corev1.PodSpec) {
 				s.Affinity = requiredAffinity(
 					term(hostIsVnode, zoneA),
-					term(expr(translate.LabelHostname, corev1.NodeSelectorOpNotIn, "vk-a", "vk-b")),
-					term(typeIsVirtual),
 					corev1.NodeSelectorTerm{
 						MatchExpressions: []corev1.NodeSelectorRequirement{hostIsVnode},
 						MatchFields:      []corev1.NodeSelectorRequirement{expr("metadata.name", corev1.NodeSelectorOpIn, "worker-1")},
 					},
-					term(expr(translate.LabelHostname, corev1.NodeSelectorOpNotIn, "vk-a"), diskSSD),
+					term(expr(vnodeident.LabelHostname, corev1.NodeSelectorOpNotIn, "vk-a"), diskSSD),
+					corev1.NodeSelectorTerm{
+						MatchExpressions: []corev1.NodeSelectorRequirement{zoneB},
+						MatchFields:      []corev1.NodeSelectorRequirement{expr("metadata.name", corev1.NodeSelectorOpIn, vnode)},
+					},
 				)
 			})),
 			want: lowerPod(withSpec(func(s *corev1.PodSpec) {
@@ -298,7 +301,39 @@ func TestPodToLowerVirtualScheduling(t *testing.T) {
 					term(zoneA),
 					corev1.NodeSelectorTerm{MatchFields: []corev1.NodeSelectorRequirement{expr("metadata.name", corev1.NodeSelectorOpIn, "worker-1")}},
 					term(diskSSD),
+					term(zoneB),
 				)
+			})),
+		},
+		{
+			// Terms are ORed: the pod satisfied the emptied one by being on the virtual
+			// node, so below any node will do, zone a or not.
+			name: "a required term only about virtual nodes lets every lower node in",
+			upper: upperPod(withSpec(func(s *corev1.PodSpec) {
+				s.Affinity = requiredAffinity(term(zoneA), term(expr(vnodeident.LabelHostname, corev1.NodeSelectorOpNotIn, "vk-a", "vk-b")))
+			})),
+			want: lowerPod(),
+		},
+		{
+			name: "DaemonSet-style matchFields naming the virtual node go",
+			upper: upperPod(withSpec(func(s *corev1.PodSpec) {
+				s.Affinity = requiredAffinity(corev1.NodeSelectorTerm{
+					MatchFields: []corev1.NodeSelectorRequirement{expr("metadata.name", corev1.NodeSelectorOpIn, vnode)},
+				})
+			})),
+			want: lowerPod(),
+		},
+		{
+			name: "type Exists and In with the virtual value go; type NotIn applies below",
+			upper: upperPod(withSpec(func(s *corev1.PodSpec) {
+				s.Affinity = requiredAffinity(term(
+					expr(vnodeident.LabelType, corev1.NodeSelectorOpExists),
+					expr(vnodeident.LabelType, corev1.NodeSelectorOpIn, vnodeident.ValueVirtualKubelet, "edge"),
+					expr(vnodeident.LabelType, corev1.NodeSelectorOpNotIn, "gpu"),
+				))
+			})),
+			want: lowerPod(withSpec(func(s *corev1.PodSpec) {
+				s.Affinity = requiredAffinity(term(expr(vnodeident.LabelType, corev1.NodeSelectorOpNotIn, "gpu")))
 			})),
 		},
 		{
@@ -328,12 +363,12 @@ func TestPodToLowerVirtualScheduling(t *testing.T) {
 			upper: upperPod(withSpec(func(s *corev1.PodSpec) {
 				s.Affinity = requiredAffinity(term(hostIsVnode))
 				s.Affinity.PodAntiAffinity = &corev1.PodAntiAffinity{RequiredDuringSchedulingIgnoredDuringExecution: []corev1.PodAffinityTerm{
-					{TopologyKey: translate.LabelHostname, LabelSelector: &metav1.LabelSelector{MatchLabels: map[string]string{"app": "web"}}},
+					{TopologyKey: vnodeident.LabelHostname, LabelSelector: &metav1.LabelSelector{MatchLabels: map[string]string{"app": "web"}}},
 				}}
 			})),
 			want: lowerPod(withSpec(func(s *corev1.PodSpec) {
 				s.Affinity = &corev1.Affinity{PodAntiAffinity: &corev1.PodAntiAffinity{RequiredDuringSchedulingIgnoredDuringExecution: []corev1.PodAffinityTerm{
-					{TopologyKey: translate.LabelHostname, LabelSelector: &metav1.LabelSelector{MatchLabels: map[string]string{"app": "web"}}},
+					{TopologyKey: vnodeident.LabelHostname, LabelSelector: &metav1.LabelSelector{MatchLabels: map[string]string{"app": "web"}}},
 				}}}
 			})),
 		},
@@ -346,9 +381,9 @@ func TestPodToLowerRestoresSavedConstraints(t *testing.T) {
 			name: "webhook-split pod gets its lower constraints back",
 			upper: upperPod(
 				withSpec(func(s *corev1.PodSpec) {
-					s.NodeSelector = map[string]string{translate.LabelNodeType: translate.ValueVirtualKubelet}
+					s.NodeSelector = map[string]string{vnodeident.LabelType: vnodeident.ValueVirtualKubelet}
 					s.Tolerations = []corev1.Toleration{providerToleration}
-					s.Affinity = requiredAffinity(term(expr(translate.LabelHostname, corev1.NodeSelectorOpNotIn, "vk-a")))
+					s.Affinity = requiredAffinity(term(expr(vnodeident.LabelHostname, corev1.NodeSelectorOpNotIn, "vk-a")))
 				}),
 				withSaved(&constraints.Constraints{
 					NodeSelector: map[string]string{"disk": "ssd"},
@@ -366,7 +401,7 @@ func TestPodToLowerRestoresSavedConstraints(t *testing.T) {
 			name: "selector merged, required terms replaced, tolerations appended without duplicates",
 			upper: upperPod(
 				withSpec(func(s *corev1.PodSpec) {
-					s.NodeSelector = map[string]string{translate.LabelNodeType: translate.ValueVirtualKubelet, "team": "x", "disk": "hdd"}
+					s.NodeSelector = map[string]string{vnodeident.LabelType: vnodeident.ValueVirtualKubelet, "team": "x", "disk": "hdd"}
 					s.Tolerations = []corev1.Toleration{providerToleration, dedicatedTol}
 					s.Affinity = requiredAffinity(term(zoneA))
 					s.Affinity.NodeAffinity.PreferredDuringSchedulingIgnoredDuringExecution = []corev1.PreferredSchedulingTerm{{Weight: 3, Preference: term(zoneB)}}

@@ -7,7 +7,7 @@ import (
 	corev1 "k8s.io/api/core/v1"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 
-	"github.com/tensile-kube/tensile/pkg/translate"
+	"github.com/tensile-kube/tensile/pkg/vnodeident"
 )
 
 // LabelExcludeFromLB keeps virtual nodes out of Service load-balancer pools: the pods
@@ -21,12 +21,12 @@ func nodeTemplate(o *Options) (*corev1.Node, error) {
 		return nil, err
 	}
 	labels := map[string]string{
-		translate.LabelNodeType: translate.ValueVirtualKubelet,
-		translate.LabelRole:     "agent",
-		translate.LabelHostname: o.NodeName,
-		corev1.LabelOSStable:    o.OperatingSystem,
-		corev1.LabelArchStable:  o.Architecture,
-		LabelExcludeFromLB:      "true",
+		vnodeident.LabelType:     vnodeident.ValueVirtualKubelet,
+		vnodeident.LabelRole:     vnodeident.ValueAgent,
+		vnodeident.LabelHostname: o.NodeName,
+		corev1.LabelOSStable:     o.OperatingSystem,
+		corev1.LabelArchStable:   o.Architecture,
+		LabelExcludeFromLB:       "true",
 	}
 	for k, v := range o.NodeLabels {
 		labels[k] = v

@@ -17,18 +17,21 @@ import (
 
 	"github.com/tensile-kube/tensile/pkg/constraints"
 	"github.com/tensile-kube/tensile/pkg/placement"
+	"github.com/tensile-kube/tensile/pkg/vnodeident"
 )
 
 // DefaultProviderTaintKey is the key of the taint every virtual node carries
 // (virtual-kubelet.io/provider=<provider>:NoSchedule).
-const DefaultProviderTaintKey = "virtual-kubelet.io/provider"
+const DefaultProviderTaintKey = vnodeident.TaintProvider
 
 // DefaultIgnoreKeys are the node label keys that describe upper-cluster nodes rather
 // than lower ones: `type` and `kubernetes.io/role` (what marks a virtual node) and
 // `kubernetes.io/hostname` (which names an upper node, and carries the placement
 // exclusions). nodeSelector entries and required node affinity expressions with these
-// keys stay in the upper spec instead of being sent down.
-var DefaultIgnoreKeys = []string{"type", "kubernetes.io/role", corev1.LabelHostname}
+// keys stay in the upper spec instead of being sent down. They are
+// vnodeident.UpperLabelKeys, so that nothing the virtual node and the scheduler plugin
+// treat as about virtual nodes is sent down.
+var DefaultIgnoreKeys = vnodeident.UpperLabelKeys()
 
 // Options configure Mutate.
 type Options struct {

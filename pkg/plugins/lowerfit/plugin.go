@@ -25,6 +25,7 @@ import (
 	"github.com/tensile-kube/tensile/pkg/capacity"
 	"github.com/tensile-kube/tensile/pkg/plugins/lowerfit/apis/config"
 	configv1 "github.com/tensile-kube/tensile/pkg/plugins/lowerfit/apis/config/v1"
+	"github.com/tensile-kube/tensile/pkg/vnodeident"
 )
 
 // Name is the plugin's name in a KubeSchedulerConfiguration.
@@ -43,7 +44,7 @@ type Plugin struct {
 	handle   fwk.Handle
 	args     config.LowerClusterFitArgs
 	selector labels.Selector
-	identity capacity.VirtualNodeIdentity
+	identity vnodeident.Identity
 	store    *store
 	now      func() time.Time
 }
@@ -93,7 +94,7 @@ func newPlugin(obj runtime.Object, h fwk.Handle, now func() time.Time) (*Plugin,
 		return nil, fmt.Errorf("virtualNodeSelector: %w", err)
 	}
 	pl := &Plugin{handle: h, args: *args, selector: sel, store: newStore(args.ReservationTTL.Duration, now), now: now}
-	pl.identity = capacity.DefaultVirtualNodeIdentity(nil)
+	pl.identity = vnodeident.Default(nil)
 	for k, v := range args.VirtualNodeSelector.MatchLabels {
 		pl.identity.Labels[k] = v
 	}
