@@ -17,6 +17,7 @@ import (
 	cliflag "k8s.io/component-base/cli/flag"
 
 	"github.com/tensile-kube/tensile/pkg/translate"
+	"github.com/tensile-kube/tensile/pkg/vnodeident"
 )
 
 // Options are the virtual-node command's flags.
@@ -191,7 +192,7 @@ func (o *Options) Validate() error {
 func (o *Options) Taints() ([]corev1.Taint, error) {
 	var taints []corev1.Taint
 	if !o.DisableProviderTaint {
-		taints = append(taints, corev1.Taint{Key: "virtual-kubelet.io/provider", Value: o.ProviderName, Effect: corev1.TaintEffectNoSchedule})
+		taints = append(taints, corev1.Taint{Key: vnodeident.TaintProvider, Value: o.ProviderName, Effect: corev1.TaintEffectNoSchedule})
 	}
 	for _, s := range o.NodeTaints {
 		t, err := parseTaint(s)

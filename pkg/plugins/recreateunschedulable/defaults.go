@@ -6,6 +6,8 @@ import (
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	"k8s.io/apimachinery/pkg/runtime"
 	"k8s.io/utils/ptr"
+
+	"github.com/tensile-kube/tensile/pkg/vnodeident"
 )
 
 // The defaults of RecreateUnschedulableArgs.
@@ -15,8 +17,8 @@ const (
 	DefaultExclusionTTL             = 30 * time.Minute
 	DefaultMaxRecreations           = int32(3)
 	// VirtualNodeLabel and VirtualNodeLabelValue mark a virtual node.
-	VirtualNodeLabel      = "type"
-	VirtualNodeLabelValue = "virtual-kubelet"
+	VirtualNodeLabel      = vnodeident.LabelType
+	VirtualNodeLabelValue = vnodeident.ValueVirtualKubelet
 )
 
 func addDefaultingFuncs(scheme *runtime.Scheme) error {

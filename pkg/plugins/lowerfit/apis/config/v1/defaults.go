@@ -4,6 +4,8 @@ import (
 	"time"
 
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
+
+	"github.com/tensile-kube/tensile/pkg/vnodeident"
 )
 
 // Defaults of LowerClusterFitArgs.
@@ -13,7 +15,7 @@ const (
 )
 
 // DefaultVirtualNodeLabels are the labels that mark a virtual node by default.
-var DefaultVirtualNodeLabels = map[string]string{"type": "virtual-kubelet"}
+var DefaultVirtualNodeLabels = map[string]string{vnodeident.LabelType: vnodeident.ValueVirtualKubelet}
 
 // SetDefaults_LowerClusterFitArgs fills unset fields.
 //
