@@ -12,30 +12,6 @@ import (
 	"github.com/tensile-kube/tensile/pkg/vnodeident"
 )
 
-// Names of the virtual-node vocabulary kept for translate's callers.
-const (
-	// LabelNodeType is vnodeident.LabelType.
-	//
-	// Deprecated: use vnodeident.LabelType.
-	LabelNodeType = vnodeident.LabelType
-	// ValueVirtualKubelet is vnodeident.ValueVirtualKubelet.
-	//
-	// Deprecated: use vnodeident.ValueVirtualKubelet.
-	ValueVirtualKubelet = vnodeident.ValueVirtualKubelet
-	// LabelRole is vnodeident.LabelRole.
-	//
-	// Deprecated: use vnodeident.LabelRole.
-	LabelRole = vnodeident.LabelRole
-	// TaintProvider is vnodeident.TaintProvider.
-	//
-	// Deprecated: use vnodeident.TaintProvider.
-	TaintProvider = vnodeident.TaintProvider
-	// LabelHostname is vnodeident.LabelHostname.
-	//
-	// Deprecated: use vnodeident.LabelHostname.
-	LabelHostname = vnodeident.LabelHostname
-)
-
 // PodOptions parameterises PodToLower.
 type PodOptions struct {
 	// Owner marks the lower pod as ours.
