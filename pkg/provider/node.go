@@ -10,6 +10,7 @@ import (
 	"github.com/virtual-kubelet/virtual-kubelet/node"
 	corev1 "k8s.io/api/core/v1"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
+	"k8s.io/client-go/discovery"
 	"k8s.io/client-go/kubernetes"
 	"k8s.io/klog/v2"
 
@@ -79,7 +80,8 @@ func (n *NodeProvider) probe(ctx context.Context) error {
 	_, err := n.cfg.Lower.Discovery().RESTClient().Get().AbsPath("/readyz").DoRaw(ctx)
 	var version string
 	if err == nil {
-		info, verr := n.cfg.Lower.Discovery().ServerVersion()
+		// Bounded by the same timeout: a hung /version would block every later Ping.
+		info, verr := discovery.ToServerVersionInterfaceWithContext(n.cfg.Lower.Discovery()).ServerVersionWithContext(ctx)
 		if verr != nil {
 			err = verr
 		} else {
