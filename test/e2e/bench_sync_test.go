@@ -29,8 +29,10 @@ func TestBenchSync(t *testing.T) {
 	}
 	pods, _ := strconv.Atoi(envOr("BENCH_PODS", "1000"))
 	rounds, _ := strconv.Atoi(envOr("BENCH_ROUNDS", "2"))
-	vn := startVirtualNode(t, "vk-bench", lowerA, "--kube-api-qps", "1000", "--kube-api-burst", "2000",
-		"--client-api-qps", "1000", "--client-api-burst", "2000", "--workers", "32")
+	// BENCH_VNODE_ARGS adds flags, e.g. "--lower-namespace={namespace}-{cluster}" to
+	// measure what a namespace map costs.
+	vn := startVirtualNode(t, "vk-bench", lowerA, append([]string{"--kube-api-qps", "1000", "--kube-api-burst", "2000",
+		"--client-api-qps", "1000", "--client-api-burst", "2000", "--workers", "32"}, strings.Fields(os.Getenv("BENCH_VNODE_ARGS"))...)...)
 	fast := fastClients(t)
 	var report []string
 	comps := benchComponents(t)
