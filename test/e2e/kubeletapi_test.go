@@ -6,7 +6,6 @@ import (
 	"crypto/tls"
 	"fmt"
 	"io"
-	"net"
 	"net/http"
 	"os/exec"
 	"path/filepath"
@@ -94,40 +93,7 @@ func TestKubeletAPI(t *testing.T) {
 		}
 	})
 
-	t.Run("port-forward moves bytes both ways", func(t *testing.T) {
-		ctx, cancel := context.WithTimeout(ctx, 60*time.Second)
-		defer cancel()
-		cmd := exec.CommandContext(ctx, filepath.Join(binDir, "kubectl"), "--kubeconfig", upper.Kubeconfig, "-n", ns,
-			"port-forward", "--address", "127.0.0.1", "pod/web", ":8080")
-		stdout := try(cmd.StdoutPipe()).must(t)
-		noErr(t, cmd.Start())
-		defer func() { _ = cmd.Process.Kill(); _ = cmd.Wait() }()
-		addr := make(chan string, 1)
-		go func() {
-			s := bufio.NewScanner(stdout)
-			for s.Scan() {
-				if m := regexp.MustCompile(`Forwarding from (127\.0\.0\.1:\d+)`).FindStringSubmatch(s.Text()); m != nil {
-					addr <- m[1]
-					return
-				}
-			}
-		}()
-		var local string
-		select {
-		case local = <-addr:
-		case <-ctx.Done():
-			t.Fatal("kubectl port-forward did not start")
-		}
-		conn := try(net.DialTimeout("tcp", local, 10*time.Second)).must(t)
-		defer conn.Close()
-		_ = conn.SetDeadline(time.Now().Add(20 * time.Second))
-		msg := "bytes up and down\n"
-		try(io.WriteString(conn, msg)).must(t)
-		got := try(bufio.NewReader(conn).ReadString('\n')).must(t)
-		if got != msg {
-			t.Errorf("echoed %q, want %q", got, msg)
-		}
-	})
+	t.Run("port-forward moves bytes both ways", func(t *testing.T) { portForwardEcho(t, ns, "web") })
 
 	// The upper API server's node proxy (kubectl get --raw /api/v1/nodes/<n>/proxy/...)
 	// refuses node addresses that are not global unicast ("address not allowed"), and

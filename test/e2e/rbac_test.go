@@ -1,14 +1,11 @@
 package e2e
 
 import (
-	"bufio"
 	"context"
 	"fmt"
 	"io"
-	"net"
 	"net/http"
 	"os"
-	"os/exec"
 	"path/filepath"
 	"regexp"
 	"strings"
@@ -195,7 +192,7 @@ func TestVirtualNodeLeastPrivilege(t *testing.T) {
 		if err != nil || strings.TrimSpace(out) != "least privilege" {
 			t.Errorf("kubectl exec: %v\n%s", err, out)
 		}
-		rbacPortForward(t, ns, "app")
+		portForwardEcho(t, ns, "app")
 	})
 
 	// /stats/summary lists lower nodes and scrapes them through the lower node proxy
@@ -425,43 +422,6 @@ func rbacLowerPV(t testing.TB, c *Cluster, ns string) {
 	t.Cleanup(func() {
 		_ = c.Client.CoreV1().PersistentVolumes().Delete(context.Background(), pv.Name, metav1.DeleteOptions{})
 	})
-}
-
-// rbacPortForward forwards a local port to the pod's 8080 with kubectl through the upper
-// cluster and checks that bytes come back (KWOK's port-forward is an echo).
-func rbacPortForward(t *testing.T, ns, pod string) {
-	t.Helper()
-	ctx, cancel := context.WithTimeout(context.Background(), 60*time.Second)
-	defer cancel()
-	cmd := exec.CommandContext(ctx, filepath.Join(binDir, "kubectl"), "--kubeconfig", upper.Kubeconfig, "-n", ns,
-		"port-forward", "--address", "127.0.0.1", "pod/"+pod, ":8080")
-	stdout := try(cmd.StdoutPipe()).must(t)
-	noErr(t, cmd.Start())
-	defer func() { _ = cmd.Process.Kill(); _ = cmd.Wait() }()
-	addr := make(chan string, 1)
-	go func() {
-		s := bufio.NewScanner(stdout)
-		for s.Scan() {
-			if m := regexp.MustCompile(`Forwarding from (127\.0\.0\.1:\d+)`).FindStringSubmatch(s.Text()); m != nil {
-				addr <- m[1]
-				return
-			}
-		}
-	}()
-	var local string
-	select {
-	case local = <-addr:
-	case <-ctx.Done():
-		t.Fatal("kubectl port-forward did not start")
-	}
-	conn := try(net.DialTimeout("tcp", local, 10*time.Second)).must(t)
-	defer conn.Close()
-	_ = conn.SetDeadline(time.Now().Add(20 * time.Second))
-	msg := "least privilege, both ways\n"
-	try(io.WriteString(conn, msg)).must(t)
-	if got, err := bufio.NewReader(conn).ReadString('\n'); err != nil || got != msg {
-		t.Errorf("port-forward echoed %q (%v), want %q", got, err, msg)
-	}
 }
 
 // rbacForeignPods counts the lower pods that take a pod slot and that the virtual node did
