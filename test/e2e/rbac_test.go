@@ -2,6 +2,8 @@ package e2e
 
 import (
 	"context"
+	"crypto/tls"
+	"crypto/x509"
 	"fmt"
 	"io"
 	"net/http"
@@ -13,6 +15,7 @@ import (
 	"time"
 
 	authenticationv1 "k8s.io/api/authentication/v1"
+	certificatesv1 "k8s.io/api/certificates/v1"
 	corev1 "k8s.io/api/core/v1"
 	discoveryv1 "k8s.io/api/discovery/v1"
 	"k8s.io/apimachinery/pkg/api/resource"
@@ -435,4 +438,68 @@ func rbacForeignPods(ctx context.Context, t testing.TB, c *Cluster, vnode string
 		}
 	}
 	return n
+}
+
+// TestVirtualNodeLeastPrivilegeCSR covers the Deployment's default serving-certificate
+// path with the least-privilege RBAC: the node requests a kubelet-serving certificate,
+// an approver outside the node (here the test, as admin) approves it, the upper
+// controller-manager signs it, and the node serves its kubelet API with it; nothing
+// on the way is forbidden.
+func TestVirtualNodeLeastPrivilegeCSR(t *testing.T) {
+	ctx := context.Background()
+	dir := filepath.Join(repoRoot, "manifests", "virtual-node")
+	applyRBAC(t, upper, filepath.Join(dir, "rbac-upper.yaml"))
+	applyRBAC(t, lowerA, filepath.Join(dir, "rbac-lower.yaml"))
+	vn := startVirtualNodeAs(t, "vk-rbac-csr", lowerA, tokenKubeconfig(t, upper, "vk-rbac-csr-upper"),
+		tokenKubeconfig(t, lowerA, "vk-rbac-csr-lower-a"))
+	requester := "system:serviceaccount:" + metav1.NamespaceSystem + ":" + rbacServiceAccount
+
+	var csrName string
+	eventually(t, 30*time.Second, "the node's kubelet-serving CSR", func(ctx context.Context) (bool, string) {
+		l, err := upper.Client.CertificatesV1().CertificateSigningRequests().List(ctx, metav1.ListOptions{})
+		if err != nil {
+			return false, err.Error()
+		}
+		for _, c := range l.Items {
+			if c.Spec.SignerName == certificatesv1.KubeletServingSignerName && c.Spec.Username == requester && len(c.Status.Conditions) == 0 {
+				csrName = c.Name
+				return true, ""
+			}
+		}
+		return false, fmt.Sprintf("%d CSRs, none pending from %s", len(l.Items), requester)
+	})
+	t.Cleanup(func() {
+		_ = upper.Client.CertificatesV1().CertificateSigningRequests().Delete(context.Background(), csrName, metav1.DeleteOptions{})
+	})
+	csr := try(upper.Client.CertificatesV1().CertificateSigningRequests().Get(ctx, csrName, metav1.GetOptions{})).must(t)
+	csr.Status.Conditions = append(csr.Status.Conditions, certificatesv1.CertificateSigningRequestCondition{
+		Type: certificatesv1.CertificateApproved, Status: corev1.ConditionTrue, Reason: "E2E", Message: "approved by the e2e test, as an approver would",
+	})
+	try(upper.Client.CertificatesV1().CertificateSigningRequests().UpdateApproval(ctx, csrName, csr, metav1.UpdateOptions{})).must(t)
+
+	admin := try(clientcmd.BuildConfigFromFlags("", upper.Kubeconfig)).must(t)
+	ca := admin.CAData
+	if len(ca) == 0 {
+		ca = try(os.ReadFile(admin.CAFile)).must(t)
+	}
+	roots := x509.NewCertPool() // the upper controller-manager signs with the cluster CA
+	if !roots.AppendCertsFromPEM(ca) {
+		t.Fatalf("no CA in %s", upper.Kubeconfig)
+	}
+	eventually(t, 60*time.Second, "the kubelet API serving the signed certificate", func(context.Context) (bool, string) {
+		conn, err := tls.Dial("tcp", vn.KubeletAddr, &tls.Config{RootCAs: roots, ServerName: vn.Name, MinVersion: tls.VersionTLS12})
+		if err != nil {
+			return false, err.Error() // self-signed until the certificate arrives
+		}
+		defer conn.Close()
+		leaf := conn.ConnectionState().PeerCertificates[0]
+		return leaf.Subject.CommonName == "system:node:"+vn.Name, "subject " + leaf.Subject.String()
+	})
+
+	b := try(os.ReadFile(vn.Log)).must(t)
+	for _, line := range strings.Split(string(b[vn.logStart:]), "\n") {
+		if forbidden.MatchString(line) {
+			t.Errorf("%s logged a request its RBAC does not allow: %s", vn.Name, line)
+		}
+	}
 }
