@@ -4,9 +4,11 @@ import (
 	"bufio"
 	"context"
 	"crypto/tls"
+	"errors"
 	"fmt"
 	"io"
 	"net/http"
+	"os"
 	"os/exec"
 	"path/filepath"
 	"regexp"
@@ -94,6 +96,43 @@ func TestKubeletAPI(t *testing.T) {
 	})
 
 	t.Run("port-forward moves bytes both ways", func(t *testing.T) { portForwardEcho(t, ns, "web") })
+
+	t.Run("attach streams what the container writes after attaching", func(t *testing.T) {
+		// KWOK's attach follows this file (hack/testbed/kwok-streaming.yaml) from its end.
+		attachLog := filepath.Join(testbed, "kwok", "clusters", lowerA.Name, "attach.log")
+		noErr(t, os.WriteFile(attachLog, nil, 0o644))
+		ctx, cancel := context.WithTimeout(ctx, 30*time.Second)
+		defer cancel()
+		cmd := exec.CommandContext(ctx, filepath.Join(binDir, "kubectl"), "--kubeconfig", upper.Kubeconfig, "-n", ns, "attach", "web", "-c", "c")
+		stdout := try(cmd.StdoutPipe()).must(t)
+		noErr(t, cmd.Start())
+		defer func() { _ = cmd.Process.Kill(); _ = cmd.Wait() }()
+		seen := make(chan struct{})
+		go func() {
+			s := bufio.NewScanner(stdout)
+			for s.Scan() {
+				if strings.Contains(s.Text(), "written after attach") {
+					close(seen)
+					return
+				}
+			}
+		}()
+		// When the stream is up is not observable from here: write until a line arrives.
+		tick := time.NewTicker(500 * time.Millisecond)
+		defer tick.Stop()
+		for {
+			select {
+			case <-seen:
+				return
+			case <-ctx.Done():
+				t.Fatal("kubectl attach showed nothing written to the container's output")
+			case <-tick.C:
+				f := try(os.OpenFile(attachLog, os.O_APPEND|os.O_WRONLY, 0)).must(t)
+				_, err := io.WriteString(f, time.Now().UTC().Format(time.RFC3339Nano)+" stdout F written after attach\n")
+				noErr(t, errors.Join(err, f.Close()))
+			}
+		}
+	})
 
 	// The upper API server's node proxy (kubectl get --raw /api/v1/nodes/<n>/proxy/...)
 	// refuses node addresses that are not global unicast ("address not allowed"), and
