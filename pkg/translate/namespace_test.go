@@ -89,3 +89,33 @@ func TestNamespaceMapCheckLower(t *testing.T) {
 		t.Errorf("CheckLower(%d characters) = %v, want an error that says what to change", len(long), err)
 	}
 }
+
+// FuzzNamespaceMap checks the property every reverse lookup relies on: whatever lower
+// namespace ToUpper accepts is exactly ToLower of what it returns, so no lower object
+// is ever taken for a copy in another namespace, and the map round-trips.
+func FuzzNamespaceMap(f *testing.F) {
+	for _, seed := range [][3]string{
+		{"{namespace}-{cluster}", "web", "web-up1"},
+		{"{node}-{namespace}", "kube-system", "vk-a-kube-system-up1"},
+		{"x-{namespace}-{cluster}-{node}", "a", "x-a-up1-vk-a"},
+		{"{namespace}", "default", "default"},
+		{"{namespace}-{cluster}", "a-up1", "-up1"},
+	} {
+		f.Add(seed[0], seed[1], seed[2])
+	}
+	o := translate.Owner{VirtualNode: "vk-a", UpperCluster: "up1"}
+	f.Fuzz(func(t *testing.T, template, upper, lower string) {
+		m, err := translate.ParseNamespaceMap(template, o)
+		if err != nil {
+			return
+		}
+		if upper != "" {
+			if got, ok := m.ToUpper(m.ToLower(upper)); !ok || got != upper {
+				t.Errorf("%s: ToUpper(ToLower(%q)) = %q, %v", template, upper, got, ok)
+			}
+		}
+		if got, ok := m.ToUpper(lower); ok && m.ToLower(got) != lower {
+			t.Errorf("%s: ToUpper(%q) = %q, but ToLower of that is %q", template, lower, got, m.ToLower(got))
+		}
+	})
+}
