@@ -41,9 +41,11 @@ type Kind[T Object] struct {
 	// KeepUnused keeps a copy while its upper object exists even when no pod uses it
 	// any more: a claim's data outlives the pods that mount it.
 	KeepUnused bool
-	// UseForeign makes a lower object of the same name that this node did not create
+	// UseForeign makes a lower object of the same name that no virtual node created
 	// serve as it is, quietly: the lower cluster's own ServiceAccount is the one its
-	// pods use. Without it such an object is in the way (an event, no copy).
+	// pods use. Without it, or when the object is another virtual node's copy (which
+	// that node removes when it no longer needs it), the object is in the way: an
+	// event, no copy.
 	UseForeign bool
 	// UpperGet reads the upper object (from an informer cache).
 	UpperGet func(namespace, name string) (T, error)
@@ -391,7 +393,7 @@ func (r *Reflector[T]) create(ctx context.Context, upper, desired T) error {
 		return gerr
 	}
 	if !r.cfg.Owner.Owns(live) {
-		if r.kind.UseForeign {
+		if r.kind.UseForeign && !translate.MarkedByAnyNode(live) {
 			return nil
 		}
 		if r.cfg.Recorder != nil {

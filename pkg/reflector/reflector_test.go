@@ -449,6 +449,24 @@ func TestEnsure(t *testing.T) {
 			wantWrites: []string{"create serviceaccounts"},
 		},
 		{
+			name:  "another virtual node's service account is in the way, not used",
+			kind:  "serviceaccount",
+			upper: []runtime.Object{upperSA("cfg")},
+			lower: []runtime.Object{func() runtime.Object {
+				sa := foreignSA("cfg")
+				sa.Labels = map[string]string{translate.LabelVirtualNode: "vk-other", translate.LabelUpperCluster: owner.UpperCluster}
+				return sa
+			}()},
+			wantErr: reflector.ErrForeign,
+			wantLower: []runtime.Object{func() runtime.Object {
+				sa := foreignSA("cfg")
+				sa.Labels = map[string]string{translate.LabelVirtualNode: "vk-other", translate.LabelUpperCluster: owner.UpperCluster}
+				return sa
+			}()},
+			wantWrites: []string{"create serviceaccounts"},
+			wantEvents: []string{"Warning ForeignObjectExists"},
+		},
+		{
 			name:       "the lower cluster's own service account is used as it is, quietly",
 			kind:       "serviceaccount",
 			upper:      []runtime.Object{upperSA("cfg")},

@@ -50,6 +50,14 @@ func (o Owner) Owns(obj metav1.Object) bool {
 	return l[LabelVirtualNode] == o.VirtualNode && l[LabelUpperCluster] == o.UpperCluster
 }
 
+// MarkedByAnyNode reports whether obj carries a virtual node's mark, whichever node's:
+// such an object is another node's copy, with a life of its own, not the lower
+// cluster's own object.
+func MarkedByAnyNode(obj metav1.Object) bool {
+	_, ok := obj.GetLabels()[LabelVirtualNode]
+	return ok
+}
+
 // Mark stamps obj with the ownership labels and the UID of the upper object it mirrors.
 func (o Owner) Mark(obj metav1.Object, upperUID types.UID) {
 	l := obj.GetLabels()

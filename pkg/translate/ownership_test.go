@@ -105,3 +105,19 @@ func TestWithoutOwnership(t *testing.T) {
 		})
 	}
 }
+
+func TestMarkedByAnyNode(t *testing.T) {
+	for _, tc := range []struct {
+		labels map[string]string
+		want   bool
+	}{
+		{nil, false},
+		{map[string]string{"app": "web"}, false},
+		{map[string]string{translate.LabelVirtualNode: "vk-other"}, true},
+		{translate.Owner{VirtualNode: "vk", UpperCluster: "u"}.Labels(), true},
+	} {
+		if got := translate.MarkedByAnyNode(&metav1.ObjectMeta{Labels: tc.labels}); got != tc.want {
+			t.Errorf("MarkedByAnyNode(%v) = %v, want %v", tc.labels, got, tc.want)
+		}
+	}
+}
