@@ -126,6 +126,9 @@ func run(ctx context.Context, o *options) error {
 	if err != nil {
 		return err
 	}
+	for _, note := range o.mutate.Drift() {
+		logger.Info("Configured away from the virtual node's conventions; make sure it is meant", "note", note)
+	}
 	cfg, err := clientcmd.BuildConfigFromFlags("", o.kubeconfig)
 	if err != nil {
 		return fmt.Errorf("building the client configuration: %w", err)

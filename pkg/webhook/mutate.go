@@ -11,6 +11,7 @@ package webhook
 
 import (
 	"errors"
+	"fmt"
 	"slices"
 
 	corev1 "k8s.io/api/core/v1"
@@ -46,6 +47,24 @@ type Options struct {
 // DefaultOptions returns the options the webhook command uses unless told otherwise.
 func DefaultOptions() Options {
 	return Options{IgnoreKeys: slices.Clone(DefaultIgnoreKeys), ProviderTaintKey: DefaultProviderTaintKey}
+}
+
+// Drift lists, one sentence each, where o departs from what the virtual node and the
+// scheduler plugin assume (vnodeident): a virtual-node label key the webhook would
+// send down, where no lower node has it, or another provider taint key. Nothing is
+// wrong with a deliberate departure; the command logs these at start so an accidental
+// one is seen.
+func (o Options) Drift() []string {
+	var out []string
+	for _, k := range vnodeident.UpperLabelKeys() {
+		if !slices.Contains(o.IgnoreKeys, k) {
+			out = append(out, fmt.Sprintf("constraints on %q go down to the lower cluster, where the virtual node drops those about virtual nodes and no lower node has the rest", k))
+		}
+	}
+	if o.ProviderTaintKey != "" && o.ProviderTaintKey != vnodeident.TaintProvider {
+		out = append(out, fmt.Sprintf("virtual pods tolerate %q, not %q, the taint the virtual node registers with", o.ProviderTaintKey, vnodeident.TaintProvider))
+	}
+	return out
 }
 
 // Tolerations returns the tolerations every virtual pod gets in the upper cluster: the

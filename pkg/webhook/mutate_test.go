@@ -1,6 +1,7 @@
 package webhook
 
 import (
+	"slices"
 	"testing"
 
 	"github.com/google/go-cmp/cmp"
@@ -237,5 +238,25 @@ func TestMutateEmptyIgnoreListSendsEverythingDown(t *testing.T) {
 	}
 	if got.Spec.NodeSelector != nil || got.Spec.Affinity != nil {
 		t.Errorf("upper spec kept %v %v", got.Spec.NodeSelector, got.Spec.Affinity)
+	}
+}
+
+func TestOptionsDrift(t *testing.T) {
+	for _, tc := range []struct {
+		name string
+		opts Options
+		want int
+	}{
+		{"defaults", DefaultOptions(), 0},
+		{"an extra key", Options{IgnoreKeys: append(slices.Clone(DefaultIgnoreKeys), "example.com/pool")}, 0},
+		{"hostname sent down", Options{IgnoreKeys: []string{"type", "kubernetes.io/role"}}, 1},
+		{"nothing kept above", Options{}, 3},
+		{"another taint", Options{IgnoreKeys: DefaultIgnoreKeys, ProviderTaintKey: "example.com/virtual"}, 1},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			if got := tc.opts.Drift(); len(got) != tc.want {
+				t.Errorf("Drift() = %q, want %d notes", got, tc.want)
+			}
+		})
 	}
 }
