@@ -5,7 +5,6 @@ import (
 	"fmt"
 	"sort"
 	"sync"
-	"sync/atomic"
 	"testing"
 	"time"
 
@@ -14,16 +13,15 @@ import (
 	corev1 "k8s.io/api/core/v1"
 	"k8s.io/apimachinery/pkg/api/meta"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
-	"k8s.io/apimachinery/pkg/labels"
 	"k8s.io/apimachinery/pkg/runtime"
 	"k8s.io/apimachinery/pkg/types"
 	"k8s.io/apimachinery/pkg/util/wait"
-	"k8s.io/apimachinery/pkg/watch"
 	"k8s.io/client-go/informers"
 	"k8s.io/client-go/kubernetes/fake"
 	clienttesting "k8s.io/client-go/testing"
 	"k8s.io/client-go/tools/record"
 
+	"github.com/tensile-kube/tensile/internal/fakeclient"
 	"github.com/tensile-kube/tensile/pkg/provider"
 	"github.com/tensile-kube/tensile/pkg/translate"
 )
@@ -62,35 +60,9 @@ func newEnv(t *testing.T, o translate.Owner, upperObjs, lowerObjs []runtime.Obje
 	t.Helper()
 	e := &env{
 		owner:    o,
-		upper:    fake.NewClientset(upperObjs...),
-		lower:    fake.NewClientset(lowerObjs...),
+		upper:    fakeclient.NewClientset("upper", upperObjs...),
+		lower:    fakeclient.NewClientset("lower", lowerObjs...),
 		recorder: newRecorder(),
-	}
-	// Like the API server: give created objects a UID, and filter watches by label
-	// selector (the fake only filters lists).
-	for name, c := range map[string]*fake.Clientset{"upper": e.upper, "lower": e.lower} {
-		var n atomic.Int64
-		c.PrependReactor("create", "*", func(a clienttesting.Action) (bool, runtime.Object, error) {
-			if m, err := meta.Accessor(a.(clienttesting.CreateAction).GetObject()); err == nil && m.GetUID() == "" {
-				m.SetUID(types.UID(fmt.Sprintf("%s-uid-%d", name, n.Add(1))))
-			}
-			return false, nil, nil
-		})
-		c.PrependWatchReactor("*", func(a clienttesting.Action) (bool, watch.Interface, error) {
-			opts := a.(clienttesting.WatchActionImpl).ListOptions
-			sel, err := labels.Parse(opts.LabelSelector)
-			if err != nil {
-				return true, nil, err
-			}
-			w, err := c.Tracker().Watch(a.GetResource(), a.GetNamespace(), opts)
-			if err != nil {
-				return true, nil, err
-			}
-			return true, watch.Filter(w, func(ev watch.Event) (watch.Event, bool) {
-				m, err := meta.Accessor(ev.Object)
-				return ev, err != nil || sel.Matches(labels.Set(m.GetLabels()))
-			}), nil
-		})
 	}
 	e.upperF = informers.NewSharedInformerFactory(e.upper, 0)
 	e.lowerF = informers.NewSharedInformerFactory(e.lower, 0)

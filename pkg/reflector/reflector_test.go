@@ -3,10 +3,8 @@ package reflector_test
 import (
 	"context"
 	"errors"
-	"fmt"
 	"sort"
 	"strings"
-	"sync/atomic"
 	"testing"
 	"time"
 
@@ -16,13 +14,11 @@ import (
 	"k8s.io/apimachinery/pkg/api/meta"
 	"k8s.io/apimachinery/pkg/api/resource"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
-	"k8s.io/apimachinery/pkg/labels"
 	"k8s.io/apimachinery/pkg/runtime"
 	"k8s.io/apimachinery/pkg/runtime/schema"
 	"k8s.io/apimachinery/pkg/types"
 	"k8s.io/apimachinery/pkg/util/sets"
 	"k8s.io/apimachinery/pkg/util/wait"
-	"k8s.io/apimachinery/pkg/watch"
 	"k8s.io/client-go/informers"
 	"k8s.io/client-go/kubernetes/fake"
 	clienttesting "k8s.io/client-go/testing"
@@ -30,6 +26,7 @@ import (
 	"k8s.io/client-go/tools/record"
 	"k8s.io/utils/ptr"
 
+	"github.com/tensile-kube/tensile/internal/fakeclient"
 	"github.com/tensile-kube/tensile/pkg/reflector"
 	"github.com/tensile-kube/tensile/pkg/translate"
 )
@@ -67,33 +64,10 @@ func newEnv(t *testing.T, upperObjs, lowerObjs []runtime.Object) *env {
 	t.Helper()
 	e := &env{
 		upper:    fake.NewClientset(upperObjs...),
-		lower:    fake.NewClientset(lowerObjs...),
+		lower:    fakeclient.NewClientset("lower", lowerObjs...),
 		recorder: record.NewFakeRecorder(10),
 		owner:    owner,
 	}
-	// Like the API server, give created objects a UID and filter watches by label.
-	var n atomic.Int64
-	e.lower.PrependReactor("create", "*", func(a clienttesting.Action) (bool, runtime.Object, error) {
-		if m, err := meta.Accessor(a.(clienttesting.CreateAction).GetObject()); err == nil && m.GetUID() == "" {
-			m.SetUID(types.UID(fmt.Sprintf("lower-uid-%d", n.Add(1))))
-		}
-		return false, nil, nil
-	})
-	e.lower.PrependWatchReactor("*", func(a clienttesting.Action) (bool, watch.Interface, error) {
-		opts := a.(clienttesting.WatchActionImpl).ListOptions
-		sel, err := labels.Parse(opts.LabelSelector)
-		if err != nil {
-			return true, nil, err
-		}
-		w, err := e.lower.Tracker().Watch(a.GetResource(), a.GetNamespace(), opts)
-		if err != nil {
-			return true, nil, err
-		}
-		return true, watch.Filter(w, func(ev watch.Event) (watch.Event, bool) {
-			m, err := meta.Accessor(ev.Object)
-			return ev, err != nil || sel.Matches(labels.Set(m.GetLabels()))
-		}), nil
-	})
 	e.upperF = informers.NewSharedInformerFactory(e.upper, 0)
 	e.lowerF = informers.NewSharedInformerFactoryWithOptions(e.lower, 0,
 		informers.WithTweakListOptions(func(o *metav1.ListOptions) { o.LabelSelector = owner.Selector().String() }))
