@@ -41,42 +41,6 @@ func LowerConstraints(pod *corev1.Pod, id vnodeident.Identity) (*constraints.Con
 	return c, nil
 }
 
-// requirementFilter rewrites or drops (false) one requirement.
-type requirementFilter func(corev1.NodeSelectorRequirement) (corev1.NodeSelectorRequirement, bool)
-
-// pruneSelector applies the filters to every term of ns. A term that loses all its
-// requirements this way no longer restricts anything, and since terms are ORed the
-// whole selector then matches every node: nil is returned. A term that was empty to
-// begin with keeps its API meaning (it matches nothing).
-func pruneSelector(ns *corev1.NodeSelector, onLabel, onField requirementFilter) *corev1.NodeSelector {
-	if ns == nil {
-		return nil
-	}
-	out := &corev1.NodeSelector{NodeSelectorTerms: make([]corev1.NodeSelectorTerm, 0, len(ns.NodeSelectorTerms))}
-	for _, term := range ns.NodeSelectorTerms {
-		if len(term.MatchExpressions) == 0 && len(term.MatchFields) == 0 {
-			out.NodeSelectorTerms = append(out.NodeSelectorTerms, term)
-			continue
-		}
-		var nt corev1.NodeSelectorTerm
-		for _, r := range term.MatchExpressions {
-			if r2, keep := onLabel(r); keep {
-				nt.MatchExpressions = append(nt.MatchExpressions, r2)
-			}
-		}
-		for _, r := range term.MatchFields {
-			if r2, keep := onField(r); keep {
-				nt.MatchFields = append(nt.MatchFields, r2)
-			}
-		}
-		if len(nt.MatchExpressions) == 0 && len(nt.MatchFields) == 0 {
-			return nil
-		}
-		out.NodeSelectorTerms = append(out.NodeSelectorTerms, nt)
-	}
-	return out
-}
-
 // relaxForSummary returns c without the requirements a summary built with policy
 // cannot check: terms on ignored label keys and on node names (metadata.name). They
 // are treated as satisfiable; the lower scheduler enforces them.
@@ -90,9 +54,7 @@ func relaxForSummary(c *constraints.Constraints, policy LabelPolicy) (map[string
 			sel[k] = v
 		}
 	}
-	onLabel := func(r corev1.NodeSelectorRequirement) (corev1.NodeSelectorRequirement, bool) {
-		return r, !policy.Ignores(r.Key)
-	}
-	dropAll := func(r corev1.NodeSelectorRequirement) (corev1.NodeSelectorRequirement, bool) { return r, false }
-	return sel, pruneSelector(c.NodeAffinity, onLabel, dropAll)
+	ignored := func(r corev1.NodeSelectorRequirement) bool { return policy.Ignores(r.Key) }
+	all := func(corev1.NodeSelectorRequirement) bool { return true }
+	return sel, vnodeident.PruneNodeSelector(c.NodeAffinity, ignored, all)
 }

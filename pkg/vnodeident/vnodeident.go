@@ -139,27 +139,22 @@ func (id Identity) IsVirtualToleration(t corev1.Toleration) bool {
 // satisfies, so below it lets every node in. Requirements kept share their values
 // with t.
 func (id Identity) LowerTerm(t corev1.NodeSelectorTerm) (corev1.NodeSelectorTerm, bool) {
-	var out corev1.NodeSelectorTerm
-	for _, r := range t.MatchExpressions {
-		if !id.IsVirtualLabel(r) {
-			out.MatchExpressions = append(out.MatchExpressions, r)
-		}
-	}
-	for _, r := range t.MatchFields {
-		if !id.IsVirtualField(r) {
-			out.MatchFields = append(out.MatchFields, r)
-		}
-	}
-	return out, len(out.MatchExpressions) > 0 || len(out.MatchFields) > 0
+	return pruneTerm(t, id.IsVirtualLabel, id.IsVirtualField)
 }
 
 // LowerNodeSelector returns the required node selector a lower node must satisfy: ns
-// minus what is about virtual nodes. Terms are ORed, so when a term loses all its
-// requirements this way the whole selector lets every node in and nil is returned;
-// dropping just that term would make the lower pod stricter than the upper one. A term
-// empty from the start keeps its API meaning (it matches no node) and stays. ns is not
-// modified.
+// minus what is about virtual nodes (PruneNodeSelector with IsVirtualLabel and
+// IsVirtualField).
 func (id Identity) LowerNodeSelector(ns *corev1.NodeSelector) *corev1.NodeSelector {
+	return PruneNodeSelector(ns, id.IsVirtualLabel, id.IsVirtualField)
+}
+
+// PruneNodeSelector returns ns without the label and field requirements that dropLabel
+// and dropField select. Terms are ORed, so when a term loses all its requirements this
+// way the whole selector lets every node in and nil is returned; dropping just that
+// term would make the result stricter than ns. A term empty from the start keeps its
+// API meaning (it matches no node) and stays. ns is not modified.
+func PruneNodeSelector(ns *corev1.NodeSelector, dropLabel, dropField func(corev1.NodeSelectorRequirement) bool) *corev1.NodeSelector {
 	if ns == nil || len(ns.NodeSelectorTerms) == 0 {
 		return nil
 	}
@@ -169,11 +164,27 @@ func (id Identity) LowerNodeSelector(ns *corev1.NodeSelector) *corev1.NodeSelect
 			out.NodeSelectorTerms = append(out.NodeSelectorTerms, t)
 			continue
 		}
-		lower, ok := id.LowerTerm(t)
+		pruned, ok := pruneTerm(t, dropLabel, dropField)
 		if !ok {
 			return nil
 		}
-		out.NodeSelectorTerms = append(out.NodeSelectorTerms, lower)
+		out.NodeSelectorTerms = append(out.NodeSelectorTerms, pruned)
 	}
 	return out
+}
+
+// pruneTerm returns t without the requirements drop selects, and whether any is left.
+func pruneTerm(t corev1.NodeSelectorTerm, dropLabel, dropField func(corev1.NodeSelectorRequirement) bool) (corev1.NodeSelectorTerm, bool) {
+	var out corev1.NodeSelectorTerm
+	for _, r := range t.MatchExpressions {
+		if !dropLabel(r) {
+			out.MatchExpressions = append(out.MatchExpressions, r)
+		}
+	}
+	for _, r := range t.MatchFields {
+		if !dropField(r) {
+			out.MatchFields = append(out.MatchFields, r)
+		}
+	}
+	return out, len(out.MatchExpressions) > 0 || len(out.MatchFields) > 0
 }
