@@ -29,10 +29,10 @@ import (
 	"k8s.io/client-go/tools/leaderelection/resourcelock"
 	"k8s.io/client-go/tools/record"
 	"k8s.io/client-go/util/workqueue"
-	"k8s.io/component-base/metrics/legacyregistry"
 	"k8s.io/klog/v2"
 
 	"github.com/tensile-kube/tensile/pkg/capacity"
+	"github.com/tensile-kube/tensile/pkg/opsserver"
 	"github.com/tensile-kube/tensile/pkg/provider"
 	"github.com/tensile-kube/tensile/pkg/translate"
 )
@@ -98,21 +98,11 @@ func connect(ctx context.Context, o *Options) (*clusters, error) {
 
 // serveOps serves /metrics, /healthz and /readyz.
 func serveOps(ctx context.Context, addr string, ready *atomic.Bool) error {
-	mux := http.NewServeMux()
-	mux.Handle("/metrics", legacyregistry.Handler())
-	mux.HandleFunc("/healthz", func(w http.ResponseWriter, _ *http.Request) { _, _ = w.Write([]byte("ok")) })
-	mux.HandleFunc("/readyz", func(w http.ResponseWriter, _ *http.Request) {
-		if !ready.Load() {
-			http.Error(w, "not ready", http.StatusServiceUnavailable)
-			return
-		}
-		_, _ = w.Write([]byte("ok"))
-	})
 	l, err := net.Listen("tcp", addr)
 	if err != nil {
 		return fmt.Errorf("--metrics-bind-address %s: %w", addr, err)
 	}
-	srv := &http.Server{Handler: mux, ReadHeaderTimeout: 10 * time.Second}
+	srv := &http.Server{Handler: opsserver.Mux(ready.Load), ReadHeaderTimeout: 10 * time.Second}
 	go func() { _ = srv.Serve(l) }()
 	go func() { <-ctx.Done(); _ = srv.Close() }()
 	return nil

@@ -11,8 +11,9 @@ import (
 	"time"
 
 	"k8s.io/client-go/kubernetes"
-	"k8s.io/component-base/metrics/legacyregistry"
 	"k8s.io/klog/v2"
+
+	"github.com/tensile-kube/tensile/pkg/opsserver"
 )
 
 // Config configures a Server.
@@ -99,7 +100,7 @@ func (s *Server) Run(ctx context.Context) error {
 			_ = ln.Close()
 			return fmt.Errorf("listening on %s: %w", s.cfg.HealthAddr, err)
 		}
-		servers = append(servers, &http.Server{Handler: s.healthMux(), ReadHeaderTimeout: 10 * time.Second})
+		servers = append(servers, &http.Server{Handler: opsserver.Mux(s.Ready), ReadHeaderTimeout: 10 * time.Second})
 		listeners = append(listeners, hl)
 	}
 	errs := make(chan error, len(servers))
@@ -164,18 +165,4 @@ func (s *Server) register(ctx context.Context, ca []byte) error {
 		return nil
 	}
 	return PatchCABundle(ctx, client, reg.Name, ca)
-}
-
-func (s *Server) healthMux() *http.ServeMux {
-	mux := http.NewServeMux()
-	mux.HandleFunc("/healthz", func(w http.ResponseWriter, _ *http.Request) { _, _ = w.Write([]byte("ok")) })
-	mux.HandleFunc("/readyz", func(w http.ResponseWriter, _ *http.Request) {
-		if !s.Ready() {
-			http.Error(w, "not ready", http.StatusServiceUnavailable)
-			return
-		}
-		_, _ = w.Write([]byte("ok"))
-	})
-	mux.Handle("/metrics", legacyregistry.Handler())
-	return mux
 }
