@@ -270,6 +270,18 @@ func (p *Provider) GetPods(context.Context) ([]*corev1.Pod, error) {
 	return out, nil
 }
 
+// LowerName returns the namespace and name of the lower pod of ours that runs for the
+// upper pod, or an error for which errdefs.IsNotFound holds when there is none: a
+// lower pod of that name that is not ours (another node's, the lower cluster's own)
+// must never answer for the upper pod's logs, exec or port-forward.
+func (p *Provider) LowerName(upper types.NamespacedName) (types.NamespacedName, error) {
+	lower, err := p.ownedLowerPod(upper.Namespace, upper.Name)
+	if err != nil {
+		return types.NamespacedName{}, err
+	}
+	return types.NamespacedName{Namespace: lower.Namespace, Name: lower.Name}, nil
+}
+
 // ownedLowerPod returns the lower pod of ours that runs for the upper pod
 // namespace/name.
 func (p *Provider) ownedLowerPod(namespace, name string) (*corev1.Pod, error) {

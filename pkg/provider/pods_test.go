@@ -578,3 +578,24 @@ func TestNewValidates(t *testing.T) {
 		})
 	}
 }
+
+// TestLowerName: the kubelet API finds the lower pod of an upper pod only when it is
+// this node's; a lower pod of the same name that is not (foreign, another node's) must
+// never answer for the upper pod's logs or exec.
+func TestLowerName(t *testing.T) {
+	o := mappedOwner(t)
+	e := newEnv(t, o, nil, []runtime.Object{
+		ownedPod(o, "web", "uid-1", "lower-1"),
+		foreignPod("app-upper-1", "clash", nil),
+		foreignPod("app-upper-1", "other", map[string]string{translate.LabelVirtualNode: "vk-other", translate.LabelUpperCluster: "upper-1"}),
+	})
+	got, err := e.p.LowerName(types.NamespacedName{Namespace: "app", Name: "web"})
+	if err != nil || got != (types.NamespacedName{Namespace: "app-upper-1", Name: "web"}) {
+		t.Errorf("LowerName(app/web) = %v, %v; want app-upper-1/web", got, err)
+	}
+	for _, name := range []string{"clash", "other", "missing"} {
+		if got, err := e.p.LowerName(types.NamespacedName{Namespace: "app", Name: name}); !errdefs.IsNotFound(err) {
+			t.Errorf("LowerName(app/%s) = %v, %v; want NotFound", name, got, err)
+		}
+	}
+}

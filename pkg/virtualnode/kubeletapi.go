@@ -5,6 +5,7 @@ import (
 	"net"
 	"net/http"
 
+	"github.com/virtual-kubelet/virtual-kubelet/errdefs"
 	"github.com/virtual-kubelet/virtual-kubelet/node/nodeutil"
 	"k8s.io/apimachinery/pkg/types"
 
@@ -34,7 +35,11 @@ func newKubeletAPI(_ context.Context, o *Options, c *clusters, prov func() *prov
 		LowerConfig: c.lowerCfg,
 		LowerClient: c.lower,
 		LowerName: func(_ context.Context, upper types.NamespacedName) (types.NamespacedName, error) {
-			return types.NamespacedName{Namespace: c.owner.Namespaces.ToLower(upper.Namespace), Name: upper.Name}, nil
+			p := prov()
+			if p == nil {
+				return types.NamespacedName{}, errdefs.NotFoundf("pod %s: the virtual node is starting", upper)
+			}
+			return p.LowerName(upper)
 		},
 		OwnedPods: func(ctx context.Context) ([]kubeletapi.OwnedPod, error) {
 			p := prov()
