@@ -4,11 +4,13 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"slices"
 	"sync"
 	"time"
 
 	"github.com/virtual-kubelet/virtual-kubelet/node"
 	corev1 "k8s.io/api/core/v1"
+	apiequality "k8s.io/apimachinery/pkg/api/equality"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	"k8s.io/client-go/discovery"
 	"k8s.io/client-go/kubernetes"
@@ -124,11 +126,16 @@ func (n *NodeProvider) Ping(ctx context.Context) error {
 }
 
 // NotifyNodeStatus pushes the node status whenever capacity or health changes, at most
-// once per MinInterval.
+// once per MinInterval. The model also signals changes that leave the node as it was
+// (our own pods: the upper scheduler counts them already; lower node updates that move
+// nothing); virtual-kubelet would turn each into an upper Node write, so a status equal
+// to the last one pushed, heartbeats aside, is not pushed. virtual-kubelet's own
+// status loop keeps the heartbeat.
 func (n *NodeProvider) NotifyNodeStatus(ctx context.Context, cb func(*corev1.Node)) {
 	changes := n.cfg.Model.Subscribe()
 	go func() {
 		last := time.Time{}
+		var pushed *corev1.Node
 		for {
 			select {
 			case <-ctx.Done():
@@ -144,9 +151,27 @@ func (n *NodeProvider) NotifyNodeStatus(ctx context.Context, cb func(*corev1.Nod
 				}
 			}
 			last = time.Now()
-			cb(n.Node())
+			node := n.Node()
+			if pushed != nil && sameStatus(pushed, node) {
+				continue
+			}
+			pushed = node
+			cb(node)
 		}
 	}()
+}
+
+// sameStatus reports whether two node statuses differ in nothing but heartbeat times.
+func sameStatus(a, b *corev1.Node) bool {
+	return apiequality.Semantic.DeepEqual(withoutHeartbeats(a.Status), withoutHeartbeats(b.Status))
+}
+
+func withoutHeartbeats(s corev1.NodeStatus) corev1.NodeStatus {
+	s.Conditions = slices.Clone(s.Conditions)
+	for i := range s.Conditions {
+		s.Conditions[i].LastHeartbeatTime = metav1.Time{}
+	}
+	return s
 }
 
 // LowerVersion returns the lower cluster's version as last seen.

@@ -2,6 +2,7 @@ package provider_test
 
 import (
 	"context"
+	"fmt"
 	"net/http"
 	"net/http/httptest"
 	"strings"
@@ -13,6 +14,7 @@ import (
 	corev1 "k8s.io/api/core/v1"
 	"k8s.io/apimachinery/pkg/api/resource"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
+	"k8s.io/apimachinery/pkg/types"
 	"k8s.io/client-go/kubernetes"
 	"k8s.io/client-go/rest"
 
@@ -228,5 +230,47 @@ func TestPingBoundedByProbeTimeoutWhenVersionHangs(t *testing.T) {
 	}
 	if c := ready(t, np.Node()); c.Status != corev1.ConditionFalse {
 		t.Errorf("Ready = %s (%s), want False: the probe did not complete", c.Status, c.Reason)
+	}
+}
+
+// TestNodeStatusNotPushedWhenUnchanged: a capacity-model change that leaves the node as
+// it was (a pod of this node's own, which the upper scheduler already counts) is not
+// pushed, since virtual-kubelet turns every push into an upper Node write; a foreign
+// pod, which takes capacity, is.
+func TestNodeStatusNotPushedWhenUnchanged(t *testing.T) {
+	s := newLowerServer(t)
+	own := func(p *corev1.Pod) bool { return p.Labels["own"] == "true" }
+	model := capacity.NewModel(capacity.Options{IsOwn: own})
+	model.SetNode(&corev1.Node{ObjectMeta: metav1.ObjectMeta{Name: "lower-1"},
+		Status: corev1.NodeStatus{Allocatable: corev1.ResourceList{corev1.ResourceCPU: resource.MustParse("4"), corev1.ResourcePods: resource.MustParse("110")},
+			Conditions: []corev1.NodeCondition{{Type: corev1.NodeReady, Status: corev1.ConditionTrue}}}})
+	np := newNodeProvider(t, s, model)
+	ctx, cancel := context.WithCancel(context.Background())
+	defer cancel()
+	nodes := make(chan *corev1.Node, 100)
+	np.NotifyNodeStatus(ctx, func(n *corev1.Node) { nodes <- n })
+	pod := func(name string, isOwn bool) *corev1.Pod {
+		return &corev1.Pod{ObjectMeta: metav1.ObjectMeta{Name: name, Namespace: "app", UID: types.UID(name), Labels: map[string]string{"own": fmt.Sprint(isOwn)}},
+			Spec: corev1.PodSpec{NodeName: "lower-1", Containers: []corev1.Container{{Name: "c",
+				Resources: corev1.ResourceRequirements{Requests: corev1.ResourceList{corev1.ResourceCPU: resource.MustParse("1")}}}}},
+			Status: corev1.PodStatus{Phase: corev1.PodRunning}}
+	}
+	model.SetPod(pod("first-foreign", false)) // a first push, to compare with
+	first := <-nodes
+	model.SetPod(pod("ours", true))
+	select {
+	case n := <-nodes:
+		t.Errorf("pushed after our own pod, which changes nothing the node shows (CPU %s, first push %s)",
+			n.Status.Allocatable.Cpu(), first.Status.Allocatable.Cpu())
+	case <-time.After(300 * time.Millisecond): // the provider pushes within MinInterval (1ms)
+	}
+	model.SetPod(pod("second-foreign", false)) // still pushing what changes
+	select {
+	case n := <-nodes:
+		if n.Status.Allocatable.Cpu().Cmp(*first.Status.Allocatable.Cpu()) >= 0 {
+			t.Errorf("pushed CPU %s after a second foreign pod, first push %s", n.Status.Allocatable.Cpu(), first.Status.Allocatable.Cpu())
+		}
+	case <-time.After(5 * time.Second):
+		t.Fatal("no push after a foreign pod took capacity")
 	}
 }
