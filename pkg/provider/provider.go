@@ -79,6 +79,7 @@ type Provider struct {
 	priorities func(string) bool
 	deps       map[string]dependency         // by kind: "configmap", "secret", "service", ...
 	namespaces corev1listers.NamespaceLister // lower namespaces
+	nsUsed     sync.Map                      // upper namespace -> whether pods of ours run below, as Services last saw it
 
 	// views holds, per upper pod key, the upper pod last applied below: GetPod returns it
 	// so virtual-kubelet's podsEqual compares like with like and does not update the
@@ -202,8 +203,12 @@ func (p *Provider) buildServiceReflectors(c reflector.Clusters, rc reflector.Con
 	requeueServices := func(obj any) {
 		switch o := unwrap(obj).(type) {
 		case *corev1.Pod:
+			// Only a namespace's first pod below and its last one change what is wanted.
 			if ns, ok := p.upperNamespace(o); ok {
-				svc.Requeue(ns, labels.Everything())
+				used := p.namespaceUsed(ns)
+				if was, seen := p.nsUsed.Swap(ns, used); !seen || was != used {
+					svc.Requeue(ns, labels.Everything())
+				}
 			}
 		case *corev1.Namespace:
 			svc.Requeue(o.Name, labels.Everything())
