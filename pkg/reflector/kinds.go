@@ -45,6 +45,16 @@ func withLowerAPI[T Object, C lowerAPI[T]](api func(namespace string) C, k Kind[
 	return k
 }
 
+// hasAll reports whether m holds every key of want with its value.
+func hasAll(m, want map[string]string) bool {
+	for k, v := range want {
+		if got, ok := m[k]; !ok || got != v {
+			return false
+		}
+	}
+	return true
+}
+
 // metaEqual compares what a copy carries from its upper object.
 func metaEqual(a, b metav1.Object) bool {
 	return reflect.DeepEqual(a.GetLabels(), b.GetLabels()) && reflect.DeepEqual(a.GetAnnotations(), b.GetAnnotations())
@@ -119,7 +129,7 @@ func PVCs(c Clusters) Kind[*corev1.PersistentVolumeClaim] {
 			return translate.PVCToLower(u, o), ""
 		},
 		Equal: func(cur, want *corev1.PersistentVolumeClaim) bool {
-			return reflect.DeepEqual(cur.Labels, want.Labels) &&
+			return reflect.DeepEqual(cur.Labels, want.Labels) && hasAll(cur.Annotations, want.Annotations) &&
 				cur.Spec.Resources.Requests.Storage().Cmp(*want.Spec.Resources.Requests.Storage()) >= 0
 		},
 		Update: func(cur, want *corev1.PersistentVolumeClaim) {

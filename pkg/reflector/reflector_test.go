@@ -301,6 +301,19 @@ func upperPVC(name string) *corev1.PersistentVolumeClaim {
 	}
 }
 
+// ourPVC is the lower copy of upperPVC(name) with extra annotations (the lower
+// cluster's binding ones, say).
+func ourPVC(name string, extra map[string]string) *corev1.PersistentVolumeClaim {
+	l, a := marks("up-"+name, nil)
+	for k, v := range extra {
+		a[k] = v
+	}
+	want := upperPVC(name)
+	want.ObjectMeta = metav1.ObjectMeta{Name: name, Namespace: "app", Labels: l, Annotations: a}
+	want.Spec.VolumeName = ""
+	return want
+}
+
 func upperSA(name string) *corev1.ServiceAccount {
 	return &corev1.ServiceAccount{ObjectMeta: metav1.ObjectMeta{Name: name, Namespace: "app", UID: types.UID("up-" + name)},
 		Secrets:                      []corev1.ObjectReference{{Name: name + "-token"}},
@@ -410,6 +423,18 @@ func TestEnsure(t *testing.T) {
 				return want
 			}()},
 			wantWrites: []string{"create persistentvolumeclaims"},
+		},
+		{
+			name: "an upper claim's new annotation reaches the copy; the lower controller's stay",
+			kind: "pvc",
+			upper: []runtime.Object{func() runtime.Object {
+				up := upperPVC("cfg")
+				up.Annotations["team"] = "storage"
+				return up
+			}()},
+			lower:      []runtime.Object{ourPVC("cfg", map[string]string{"pv.kubernetes.io/bind-completed": "yes"})},
+			wantLower:  []runtime.Object{ourPVC("cfg", map[string]string{"pv.kubernetes.io/bind-completed": "yes", "team": "storage"})},
+			wantWrites: []string{"update persistentvolumeclaims"},
 		},
 		{
 			name:  "service account created below when missing, with its automount setting and no secrets",

@@ -94,6 +94,19 @@ func mustAdd(t *testing.T, inf cache.SharedIndexInformer, h cache.ResourceEventH
 	}
 }
 
+// decide handles the Services among objs now, so that what is absent below afterwards
+// was decided, not merely not reached yet by the workers.
+func (e *svcEnv) decide(t *testing.T, objs ...runtime.Object) {
+	t.Helper()
+	for _, o := range objs {
+		if s, ok := o.(*corev1.Service); ok {
+			if err := e.services.Ensure(e.ctx, s.Namespace, s.Name); err != nil {
+				t.Fatalf("Ensure %s/%s: %v", s.Namespace, s.Name, err)
+			}
+		}
+	}
+}
+
 func (e *svcEnv) setUsed(used map[string]bool) {
 	e.used.Store(used)
 	for ns := range used {
@@ -156,6 +169,7 @@ func waitLowerService(t *testing.T, e *svcEnv, ns, name string, want bool) *core
 // left to the lower cluster) while its namespace runs pods below, and removed after.
 func TestServicesFollowNamespaceUse(t *testing.T) {
 	e := startServices(t, []runtime.Object{namespace("app", nil), upperSvc("app", "web")}, nil, map[string]bool{}, false)
+	e.decide(t, upperSvc("app", "web")) // the decision is made, not merely not yet
 	if len(e.lowerWrites()) != 0 {
 		t.Fatalf("namespace runs no pods, yet: %v", e.lowerWrites())
 	}
@@ -181,11 +195,10 @@ func TestServicesFollowNamespaceUse(t *testing.T) {
 func TestServicesScope(t *testing.T) {
 	off := map[string]string{translate.AnnotationReflect: "false"}
 	for _, tc := range []struct {
-		name    string
-		objs    []runtime.Object
-		system  bool
-		want    []string
-		wantLog bool
+		name   string
+		objs   []runtime.Object
+		system bool
+		want   []string
 	}{
 		{name: "opted-out Service", objs: []runtime.Object{namespace("app", nil),
 			upperSvc("app", "web"), upperSvc("app", "private", func(s *corev1.Service) { s.Annotations = off })},
@@ -205,6 +218,7 @@ func TestServicesScope(t *testing.T) {
 				ns, name, _ := strings.Cut(key, "/")
 				waitLowerService(t, e, ns, name, true)
 			}
+			e.decide(t, tc.objs...) // every Service had its turn: absence below is a decision
 			list, err := e.lower.CoreV1().Services("").List(e.ctx, metav1.ListOptions{})
 			if err != nil {
 				t.Fatal(err)
@@ -331,7 +345,7 @@ func TestStartupSweep(t *testing.T) {
 		return metav1.ObjectMeta{Name: "gone", Namespace: "app", UID: "lower-gone", Labels: l, Annotations: a}
 	}
 	foreign := metav1.ObjectMeta{Name: "theirs", Namespace: "app", UID: "lower-theirs"}
-	for _, kind := range []string{"configmap", "secret", "pvc", "service", "endpointslice"} {
+	for _, kind := range []string{"configmap", "secret", "pvc", "serviceaccount", "service", "endpointslice"} {
 		t.Run(kind, func(t *testing.T) {
 			var lower []runtime.Object
 			switch kind {
@@ -341,6 +355,8 @@ func TestStartupSweep(t *testing.T) {
 				lower = []runtime.Object{&corev1.Secret{ObjectMeta: meta()}, &corev1.Secret{ObjectMeta: foreign}}
 			case "pvc":
 				lower = []runtime.Object{&corev1.PersistentVolumeClaim{ObjectMeta: meta()}, &corev1.PersistentVolumeClaim{ObjectMeta: foreign}}
+			case "serviceaccount":
+				lower = []runtime.Object{&corev1.ServiceAccount{ObjectMeta: meta()}, &corev1.ServiceAccount{ObjectMeta: foreign}}
 			case "service":
 				lower = []runtime.Object{&corev1.Service{ObjectMeta: meta()}, &corev1.Service{ObjectMeta: foreign}}
 			case "endpointslice":
@@ -357,6 +373,10 @@ func TestStartupSweep(t *testing.T) {
 				d := e.lowerDeletes()
 				return len(d) == 1 && d[0].GetName() == "gone", nil
 			})
+			// Only the object that was read may go, not one re-created in the meantime.
+			if p := e.lowerDeletes()[0].DeleteOptions.Preconditions; p == nil || p.UID == nil || *p.UID != "lower-gone" {
+				t.Errorf("delete preconditions %+v, want UID lower-gone", p)
+			}
 		})
 	}
 }
