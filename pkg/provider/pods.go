@@ -107,11 +107,9 @@ func (p *Provider) ensureNamespace(ctx context.Context, upperNS string) error {
 	if err := m.CheckLower(upperNS); err != nil {
 		return errdefs.AsInvalidInput(err)
 	}
-	ns := &corev1.Namespace{ObjectMeta: metav1.ObjectMeta{Name: m.ToLower(upperNS)}}
-	p.cfg.Owner.Mark(ns, "")
-	delete(ns.Annotations, translate.AnnotationUpperUID)
+	ns := &corev1.Namespace{ObjectMeta: metav1.ObjectMeta{Name: m.ToLower(upperNS), Labels: p.cfg.Owner.Labels()}}
 	if !m.Identity() {
-		ns.Annotations[translate.AnnotationUpperNamespace] = upperNS
+		ns.Annotations = map[string]string{translate.AnnotationUpperNamespace: upperNS}
 	}
 	_, err := p.cfg.Lower.CoreV1().Namespaces().Create(ctx, ns, metav1.CreateOptions{})
 	if err != nil && !apierrors.IsAlreadyExists(err) {
@@ -257,7 +255,7 @@ func (p *Provider) GetPodStatus(_ context.Context, namespace, name string) (*cor
 // GetPods returns the upper view of every lower pod this node created; virtual-kubelet
 // deletes those whose upper pod no longer exists (e.g. deleted while we were down).
 func (p *Provider) GetPods(context.Context) ([]*corev1.Pod, error) {
-	lowers, err := p.lowerPods.List(p.cfg.Owner.Selector())
+	lowers, err := p.OwnedLowerPods()
 	if err != nil {
 		return nil, err
 	}

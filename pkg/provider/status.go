@@ -29,15 +29,9 @@ func (p *Provider) NotifyPods(ctx context.Context, cb func(*corev1.Pod)) {
 // lowerPodHandler queues the upper key of every lower pod of ours that changes.
 func (p *Provider) lowerPodHandler() cache.ResourceEventHandler {
 	enqueue := func(obj any) {
-		pod, ok := obj.(*corev1.Pod)
+		pod, ok := unwrap(obj).(*corev1.Pod)
 		if !ok {
-			tomb, ok := obj.(cache.DeletedFinalStateUnknown)
-			if !ok {
-				return
-			}
-			if pod, ok = tomb.Obj.(*corev1.Pod); !ok {
-				return
-			}
+			return
 		}
 		if key, ok := p.UpperName(pod); ok {
 			p.queue.Add(key.String())

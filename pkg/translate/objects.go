@@ -1,8 +1,11 @@
 package translate
 
 import (
+	"maps"
+
 	corev1 "k8s.io/api/core/v1"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
+	"k8s.io/utils/ptr"
 )
 
 // lowerMeta is the metadata of a lower copy: name, namespace, labels and annotations of
@@ -11,8 +14,8 @@ func lowerMeta(upper metav1.Object, owner Owner, dropAnnotations ...string) meta
 	m := metav1.ObjectMeta{
 		Name:        upper.GetName(),
 		Namespace:   owner.Namespaces.ToLower(upper.GetNamespace()),
-		Labels:      copyMap(upper.GetLabels()),
-		Annotations: copyMap(upper.GetAnnotations()),
+		Labels:      maps.Clone(upper.GetLabels()),
+		Annotations: maps.Clone(upper.GetAnnotations()),
 	}
 	delete(m.Annotations, corev1.LastAppliedConfigAnnotation)
 	for _, a := range dropAnnotations {
@@ -26,7 +29,7 @@ func lowerMeta(upper metav1.Object, owner Owner, dropAnnotations ...string) meta
 func ConfigMapToLower(upper *corev1.ConfigMap, owner Owner) *corev1.ConfigMap {
 	return &corev1.ConfigMap{
 		ObjectMeta: lowerMeta(upper, owner),
-		Data:       copyMap(upper.Data),
+		Data:       maps.Clone(upper.Data),
 		BinaryData: copyBytes(upper.BinaryData),
 		Immutable:  upper.Immutable,
 	}
@@ -52,10 +55,11 @@ func IsUpperCredential(s *corev1.Secret) bool {
 // labels, annotations and automount setting, and none of its secrets (upper tokens and
 // image-pull secrets stay above; the pod carries its image-pull secrets itself).
 func ServiceAccountToLower(upper *corev1.ServiceAccount, owner Owner) *corev1.ServiceAccount {
-	return &corev1.ServiceAccount{
-		ObjectMeta:                   lowerMeta(upper, owner),
-		AutomountServiceAccountToken: copyBool(upper.AutomountServiceAccountToken),
+	sa := &corev1.ServiceAccount{ObjectMeta: lowerMeta(upper, owner)}
+	if b := upper.AutomountServiceAccountToken; b != nil {
+		sa.AutomountServiceAccountToken = ptr.To(*b)
 	}
+	return sa
 }
 
 // pvcBindingAnnotations are written by the upper PV controller about the upper binding;
@@ -88,12 +92,4 @@ func copyBytes(m map[string][]byte) map[string][]byte {
 		out[k] = append([]byte(nil), v...)
 	}
 	return out
-}
-
-func copyBool(b *bool) *bool {
-	if b == nil {
-		return nil
-	}
-	v := *b
-	return &v
 }

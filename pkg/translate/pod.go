@@ -2,11 +2,14 @@ package translate
 
 import (
 	"fmt"
+	"maps"
 	"slices"
 	"strings"
 
 	corev1 "k8s.io/api/core/v1"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
+
+	"k8s.io/utils/ptr"
 
 	"github.com/tensile-kube/tensile/pkg/constraints"
 	"github.com/tensile-kube/tensile/pkg/vnodeident"
@@ -37,8 +40,8 @@ func PodToLower(upper *corev1.Pod, opts PodOptions) (*corev1.Pod, error) {
 		ObjectMeta: metav1.ObjectMeta{
 			Name:        upper.Name,
 			Namespace:   opts.Owner.Namespaces.ToLower(upper.Namespace),
-			Labels:      copyMap(upper.Labels),
-			Annotations: copyMap(upper.Annotations),
+			Labels:      maps.Clone(upper.Labels),
+			Annotations: maps.Clone(upper.Annotations),
 		},
 		Spec: *upper.Spec.DeepCopy(),
 	}
@@ -133,15 +136,11 @@ func restoreConstraints(spec *corev1.PodSpec, c *constraints.Constraints) {
 
 func hasToleration(list []corev1.Toleration, t corev1.Toleration) bool {
 	for i := range list {
-		if list[i].MatchToleration(&t) && equalSeconds(list[i].TolerationSeconds, t.TolerationSeconds) {
+		if list[i].MatchToleration(&t) && ptr.Equal(list[i].TolerationSeconds, t.TolerationSeconds) {
 			return true
 		}
 	}
 	return false
-}
-
-func equalSeconds(a, b *int64) bool {
-	return (a == nil && b == nil) || (a != nil && b != nil && *a == *b)
 }
 
 // lowerServiceAccountToken replaces the upper token by a lower one, or by none. The
@@ -252,7 +251,7 @@ func ApplyUpdate(lower, desired, previous *corev1.Pod) (bool, error) {
 // mergeOwned sets every desired key on current and removes the keys we set before
 // (previous) that desired no longer has; keys written by others stay.
 func mergeOwned(current, desired, previous map[string]string) map[string]string {
-	out := copyMap(current)
+	out := maps.Clone(current)
 	if out == nil {
 		out = map[string]string{}
 	}
@@ -271,8 +270,8 @@ func mergeOwned(current, desired, previous map[string]string) map[string]string 
 }
 
 func podMetaSpecEqual(a, b *corev1.Pod) bool {
-	return mapsEqual(a.Labels, b.Labels) && mapsEqual(a.Annotations, b.Annotations) &&
-		equalSeconds(a.Spec.ActiveDeadlineSeconds, b.Spec.ActiveDeadlineSeconds) &&
+	return maps.Equal(a.Labels, b.Labels) && maps.Equal(a.Annotations, b.Annotations) &&
+		ptr.Equal(a.Spec.ActiveDeadlineSeconds, b.Spec.ActiveDeadlineSeconds) &&
 		len(a.Spec.Tolerations) == len(b.Spec.Tolerations) && imagesEqual(a, b)
 }
 
@@ -284,29 +283,6 @@ func imagesEqual(a, b *corev1.Pod) bool {
 	}
 	for i := range a.Spec.InitContainers {
 		if a.Spec.InitContainers[i].Image != b.Spec.InitContainers[i].Image {
-			return false
-		}
-	}
-	return true
-}
-
-func copyMap(m map[string]string) map[string]string {
-	if m == nil {
-		return nil
-	}
-	out := make(map[string]string, len(m))
-	for k, v := range m {
-		out[k] = v
-	}
-	return out
-}
-
-func mapsEqual(a, b map[string]string) bool {
-	if len(a) != len(b) {
-		return false
-	}
-	for k, v := range a {
-		if bv, ok := b[k]; !ok || bv != v {
 			return false
 		}
 	}

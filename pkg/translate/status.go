@@ -2,7 +2,6 @@ package translate
 
 import (
 	corev1 "k8s.io/api/core/v1"
-	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 )
 
 // StatusToUpper returns a copy of the upper pod carrying the lower pod's status, ready
@@ -38,25 +37,6 @@ func copyStatuses(in []corev1.ContainerStatus) []corev1.ContainerStatus {
 	out := make([]corev1.ContainerStatus, len(in))
 	for i := range in {
 		in[i].DeepCopyInto(&out[i])
-	}
-	return out
-}
-
-// TerminatedStatus returns a copy of the upper pod whose containers all report
-// terminated: what a kubelet reports once a deleted pod's containers are gone.
-func TerminatedStatus(upper *corev1.Pod, reason string) *corev1.Pod {
-	out := upper.DeepCopy()
-	now := metav1.Now()
-	for _, list := range [][]corev1.ContainerStatus{out.Status.InitContainerStatuses, out.Status.ContainerStatuses} {
-		for i := range list {
-			if list[i].State.Terminated != nil {
-				continue
-			}
-			list[i].State = corev1.ContainerState{Terminated: &corev1.ContainerStateTerminated{
-				ExitCode: 137, Reason: reason, FinishedAt: now,
-			}}
-			list[i].Ready = false
-		}
 	}
 	return out
 }

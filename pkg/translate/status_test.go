@@ -5,7 +5,6 @@ import (
 	"time"
 
 	"github.com/google/go-cmp/cmp"
-	"github.com/google/go-cmp/cmp/cmpopts"
 	corev1 "k8s.io/api/core/v1"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	"k8s.io/utils/ptr"
@@ -137,65 +136,6 @@ func TestStatusToUpper(t *testing.T) {
 			}
 			if diff := cmp.Diff(tc.want, got); diff != "" {
 				t.Errorf("result aliases the lower pod (-want +got):\n%s", diff)
-			}
-		})
-	}
-}
-
-func TestTerminatedStatus(t *testing.T) {
-	running := corev1.ContainerState{Running: &corev1.ContainerStateRunning{StartedAt: t0}}
-	waiting := corev1.ContainerState{Waiting: &corev1.ContainerStateWaiting{Reason: "ContainerCreating"}}
-	done := corev1.ContainerState{Terminated: &corev1.ContainerStateTerminated{ExitCode: 0, Reason: "Completed", FinishedAt: t0}}
-	killed := corev1.ContainerState{Terminated: &corev1.ContainerStateTerminated{ExitCode: 137, Reason: "LowerPodGone"}}
-	for _, tc := range []struct {
-		name       string
-		init, main []corev1.ContainerStatus
-		wantInit   []corev1.ContainerStatus
-		wantMain   []corev1.ContainerStatus
-	}{
-		{
-			name:     "running and waiting containers terminated, not ready",
-			main:     []corev1.ContainerStatus{{Name: "a", Ready: true, State: running}, {Name: "b", State: waiting}},
-			wantMain: []corev1.ContainerStatus{{Name: "a", State: killed}, {Name: "b", State: killed}},
-		},
-		{
-			name:     "already terminated containers keep their state",
-			init:     []corev1.ContainerStatus{{Name: "init", State: done}},
-			main:     []corev1.ContainerStatus{{Name: "a", State: done}, {Name: "b", Ready: true, State: running}},
-			wantInit: []corev1.ContainerStatus{{Name: "init", State: done}},
-			wantMain: []corev1.ContainerStatus{{Name: "a", State: done}, {Name: "b", State: killed}},
-		},
-		{
-			name:     "running init container terminated",
-			init:     []corev1.ContainerStatus{{Name: "init", State: running}},
-			main:     []corev1.ContainerStatus{{Name: "a", State: waiting}},
-			wantInit: []corev1.ContainerStatus{{Name: "init", State: killed}},
-			wantMain: []corev1.ContainerStatus{{Name: "a", State: killed}},
-		},
-		{name: "no statuses"},
-	} {
-		t.Run(tc.name, func(t *testing.T) {
-			upper := upperForStatus(func(p *corev1.Pod) {
-				p.Status.InitContainerStatuses = tc.init
-				p.Status.ContainerStatuses = tc.main
-			})
-			before := upper.DeepCopy()
-			want := upper.DeepCopy()
-			want.Status.InitContainerStatuses = tc.wantInit
-			want.Status.ContainerStatuses = tc.wantMain
-			got := translate.TerminatedStatus(upper, "LowerPodGone")
-			if diff := cmp.Diff(want, got, cmpopts.IgnoreFields(corev1.ContainerStateTerminated{}, "FinishedAt")); diff != "" {
-				t.Errorf("upper pod (-want +got):\n%s", diff)
-			}
-			for _, list := range [][]corev1.ContainerStatus{got.Status.InitContainerStatuses, got.Status.ContainerStatuses} {
-				for _, s := range list {
-					if s.State.Terminated == nil || s.State.Terminated.FinishedAt.IsZero() {
-						t.Errorf("container %s: want a terminated state with finishedAt, got %+v", s.Name, s.State)
-					}
-				}
-			}
-			if diff := cmp.Diff(before, upper); diff != "" {
-				t.Errorf("input modified (-before +after):\n%s", diff)
 			}
 		})
 	}
