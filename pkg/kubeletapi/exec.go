@@ -9,6 +9,7 @@ import (
 
 	"github.com/virtual-kubelet/virtual-kubelet/node/api"
 	corev1 "k8s.io/api/core/v1"
+	"k8s.io/apimachinery/pkg/runtime"
 	"k8s.io/client-go/kubernetes/scheme"
 	"k8s.io/client-go/rest"
 	"k8s.io/client-go/tools/remotecommand"
@@ -22,44 +23,32 @@ import (
 // are passed on. A non-zero exit code comes back as the lower API server reported it,
 // unwrapped, so that virtual-kubelet hands the same exit code to the client.
 func (p *Proxy) RunInContainer(ctx context.Context, namespace, podName, containerName string, cmd []string, attach api.AttachIO) error {
-	lower, err := p.lowerName(ctx, namespace, podName)
-	if err != nil {
-		return err
-	}
-	opts := &corev1.PodExecOptions{
-		Container: containerName,
-		Command:   cmd,
-		Stdin:     attach.Stdin() != nil,
-		Stdout:    attach.Stdout() != nil,
-		Stderr:    attach.Stderr() != nil,
-		TTY:       attach.TTY(),
-	}
-	u := p.rest.Post().Namespace(lower.Namespace).Resource("pods").Name(lower.Name).
-		SubResource("exec").VersionedParams(opts, scheme.ParameterCodec).URL()
-	klog.FromContext(ctx).V(4).Info("Exec in the lower cluster",
-		"pod", klog.KRef(namespace, podName), "lowerPod", lower, "container", containerName, "tty", opts.TTY, "stdin", opts.Stdin)
-	return p.stream(ctx, u, attach, fmt.Sprintf("exec in %s/%s container %s", namespace, podName, containerName))
+	return p.remote(ctx, namespace, podName, "exec", &corev1.PodExecOptions{
+		Container: containerName, Command: cmd,
+		Stdin: attach.Stdin() != nil, Stdout: attach.Stdout() != nil, Stderr: attach.Stderr() != nil, TTY: attach.TTY(),
+	}, attach, fmt.Sprintf("exec in %s/%s container %s", namespace, podName, containerName))
 }
 
 // AttachToContainer attaches to the running process of a container of the lower pod
 // through the lower API server's pods/attach subresource, like RunInContainer.
 func (p *Proxy) AttachToContainer(ctx context.Context, namespace, podName, containerName string, attach api.AttachIO) error {
+	return p.remote(ctx, namespace, podName, "attach", &corev1.PodAttachOptions{
+		Container: containerName,
+		Stdin:     attach.Stdin() != nil, Stdout: attach.Stdout() != nil, Stderr: attach.Stderr() != nil, TTY: attach.TTY(),
+	}, attach, fmt.Sprintf("attach to %s/%s container %s", namespace, podName, containerName))
+}
+
+// remote streams attach through the lower pod's exec or attach subresource.
+func (p *Proxy) remote(ctx context.Context, namespace, podName, subresource string, opts runtime.Object, attach api.AttachIO, what string) error {
 	lower, err := p.lowerName(ctx, namespace, podName)
 	if err != nil {
 		return err
 	}
-	opts := &corev1.PodAttachOptions{
-		Container: containerName,
-		Stdin:     attach.Stdin() != nil,
-		Stdout:    attach.Stdout() != nil,
-		Stderr:    attach.Stderr() != nil,
-		TTY:       attach.TTY(),
-	}
 	u := p.rest.Post().Namespace(lower.Namespace).Resource("pods").Name(lower.Name).
-		SubResource("attach").VersionedParams(opts, scheme.ParameterCodec).URL()
-	klog.FromContext(ctx).V(4).Info("Attach in the lower cluster",
-		"pod", klog.KRef(namespace, podName), "lowerPod", lower, "container", containerName, "tty", opts.TTY, "stdin", opts.Stdin)
-	return p.stream(ctx, u, attach, fmt.Sprintf("attach to %s/%s container %s", namespace, podName, containerName))
+		SubResource(subresource).VersionedParams(opts, scheme.ParameterCodec).URL()
+	klog.FromContext(ctx).V(4).Info("Streaming through the lower cluster", "subresource", subresource,
+		"pod", klog.KRef(namespace, podName), "lowerPod", lower, "tty", attach.TTY(), "stdin", attach.Stdin() != nil)
+	return p.stream(ctx, u, attach, what)
 }
 
 // stream runs one remote command session against u and copies attach's streams to and
