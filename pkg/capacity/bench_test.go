@@ -3,8 +3,6 @@ package capacity
 import (
 	"fmt"
 	"testing"
-
-	"github.com/tensile-kube/tensile/pkg/vnodeident"
 )
 
 // benchModel is a lower cluster of n 16 CPU nodes in three zones, each running one
@@ -86,20 +84,5 @@ func BenchmarkSummaryBuild(b *testing.B) {
 				_ = m.Summary()
 			}
 		})
-	}
-}
-
-// BenchmarkModelFit is the live model's answer at 10,000 nodes.
-func BenchmarkModelFit(b *testing.B) {
-	m := benchModel(b, 10000)
-	q := NewQuery(PodRequests(makePod("p", "", "6", "8Gi", withSelector("topology.kubernetes.io/zone", "z1"))), nil)
-	c, _ := LowerConstraints(makePod("p", "", "6", "8Gi", withSelector("topology.kubernetes.io/zone", "z1")), vnodeident.Default(nil))
-	q = NewQuery(q.Requests, c)
-	b.ReportAllocs()
-	b.ResetTimer()
-	for i := 0; i < b.N; i++ {
-		if !m.Fit(q).Fits() {
-			b.Fatal("expected a fit")
-		}
 	}
 }

@@ -46,12 +46,9 @@ func LowerConstraints(pod *corev1.Pod, id vnodeident.Identity) (*constraints.Con
 // are treated as satisfiable; the lower scheduler enforces them.
 func relaxForSummary(c *constraints.Constraints, policy LabelPolicy) (map[string]string, *corev1.NodeSelector) {
 	var sel map[string]string
-	for k, v := range c.NodeSelector {
-		if !policy.Ignores(k) {
-			if sel == nil {
-				sel = make(map[string]string, len(c.NodeSelector))
-			}
-			sel[k] = v
+	if len(c.NodeSelector) > 0 {
+		if sel = policy.keep(c.NodeSelector); len(sel) == 0 {
+			sel = nil
 		}
 	}
 	ignored := func(r corev1.NodeSelectorRequirement) bool { return policy.Ignores(r.Key) }

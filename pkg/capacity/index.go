@@ -7,6 +7,7 @@ import (
 
 	corev1 "k8s.io/api/core/v1"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
+	"k8s.io/component-helpers/scheduling/corev1/nodeaffinity"
 
 	"github.com/tensile-kube/tensile/pkg/apis/tensile/v1alpha1"
 )
@@ -35,6 +36,20 @@ type indexGroup struct {
 	slots     []Slot
 }
 
+// admissible runs the label and taint checks for the group: the pod's relaxed node
+// selector/affinity m against the group's labels, then its tolerations against the
+// group's NoSchedule/NoExecute taints. ok is true when both pass; matched is true when
+// the labels pass, and then taint is the first untolerated taint if ok is false.
+func (g *indexGroup) admissible(q *Query, m nodeaffinity.RequiredNodeAffinity) (ok, matched bool, taint corev1.Taint) {
+	if ok, err := m.Match(g.proto); err != nil || !ok {
+		return false, false, corev1.Taint{}
+	}
+	if t, bad := q.untolerated(g.taints); bad {
+		return false, true, t
+	}
+	return true, true, corev1.Taint{}
+}
+
 // Slot is a free vector shared by Count nodes.
 type Slot struct {
 	// Free is each node's free amount.
@@ -52,7 +67,7 @@ func NewIndex(st *v1alpha1.ClusterSummaryStatus) *Index {
 		policy:      LabelPolicy{IgnoreKeys: st.IgnoredLabelKeys, IgnorePrefixes: st.IgnoredLabelPrefixes},
 		groups:      make([]indexGroup, len(st.Groups)),
 	}
-	ix.policyID = ix.policy.id()
+	ix.policyID = ix.policy.ID()
 	for i, g := range st.Groups {
 		taints := schedulingTaints(g.Taints)
 		ig := indexGroup{
@@ -93,10 +108,7 @@ func (ix *Index) anyFits(q *Query) bool {
 		if !g.maxFree.Fits(q.Requests) {
 			continue
 		}
-		if ok, err := m.Match(g.proto); err != nil || !ok {
-			continue
-		}
-		if _, bad := q.untolerated(g.taints); bad {
+		if ok, _, _ := g.admissible(q, m); !ok {
 			continue
 		}
 		for j := range g.slots {
@@ -114,10 +126,7 @@ func (ix *Index) find(q *Query) (gi, si int, ok bool) {
 	gi, si = -1, -1
 	for i := range ix.groups {
 		g := &ix.groups[i]
-		if ok, err := m.Match(g.proto); err != nil || !ok {
-			continue
-		}
-		if _, bad := q.untolerated(g.taints); bad || !g.maxFree.Fits(q.Requests) {
+		if ok, _, _ := g.admissible(q, m); !ok || !g.maxFree.Fits(q.Requests) {
 			continue
 		}
 		for j := range g.slots {
@@ -146,7 +155,7 @@ func (ix *Index) explain(q *Query) Result {
 	var v verdict
 	for i := range ix.groups {
 		g := &ix.groups[i]
-		if !v.admit(q, m, g.proto, g.taints) {
+		if !v.admit(g.admissible(q, m)) {
 			continue
 		}
 		v.largest.maxInPlace(g.maxFree)
@@ -162,10 +171,7 @@ func (ix *Index) Room(q *Query) int64 {
 	var total int64
 	for i := range ix.groups {
 		g := &ix.groups[i]
-		if ok, err := m.Match(g.proto); err != nil || !ok {
-			continue
-		}
-		if _, bad := q.untolerated(g.taints); bad {
+		if ok, _, _ := g.admissible(q, m); !ok {
 			continue
 		}
 		total += copiesThatFit(g.free, q.Requests)

@@ -12,7 +12,7 @@ import (
 // bounded summary has to ignore it. The cost: a pod's nodeSelector or affinity term on
 // an ignored key cannot be checked from the summary; it is treated as satisfiable (the
 // pod may be sent to a virtual node and then stay Pending below if no lower node
-// matches). The live Model still checks such terms exactly.
+// matches); the lower scheduler enforces them.
 type LabelPolicy struct {
 	// IgnoreKeys are exact label keys to leave out.
 	IgnoreKeys []string
@@ -60,8 +60,9 @@ func (p LabelPolicy) keep(labels map[string]string) map[string]string {
 	return out
 }
 
-// id is a stable string naming the policy, to cache per-policy compiled matchers.
-func (p LabelPolicy) id() string {
+// ID is a stable string naming the policy, whatever the order of its keys and
+// prefixes, to cache per-policy compiled matchers and to tell policies apart.
+func (p LabelPolicy) ID() string {
 	keys := append([]string(nil), p.IgnoreKeys...)
 	sort.Strings(keys)
 	pres := append([]string(nil), p.IgnorePrefixes...)

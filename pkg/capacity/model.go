@@ -3,9 +3,7 @@ package capacity
 import (
 	"sync"
 
-	"github.com/google/btree"
 	corev1 "k8s.io/api/core/v1"
-	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	"k8s.io/apimachinery/pkg/types"
 
 	"github.com/tensile-kube/tensile/pkg/apis/tensile/v1alpha1"
@@ -34,8 +32,8 @@ const (
 )
 
 // Model is an incremental picture of one lower cluster's nodes and of the pods bound
-// to them. Each informer event costs O(log n) in the number of nodes of the affected
-// group; nothing is ever re-listed. All methods are safe for concurrent use.
+// to them. Each informer event costs O(1) map updates in the affected group; nothing is
+// ever re-listed. All methods are safe for concurrent use.
 type Model struct {
 	isOwn     func(*corev1.Pod) bool
 	policy    LabelPolicy
@@ -63,14 +61,12 @@ type Model struct {
 type nodeState struct {
 	name          string
 	exists        bool
-	proto         *corev1.Node // name, labels and scheduling taints, for matching
 	groupKey      string
 	keptLabels    map[string]string
 	taints        []corev1.Taint
 	alloc         Vector
 	requested     Vector // every non-terminal pod bound here
 	foreign       Vector // the subset from pods that are not ours
-	freeCPU       int64  // alloc - requested CPU, the btree order; changed only while detached
 	ready         bool
 	unschedulable bool
 	npods         int
@@ -93,23 +89,15 @@ type podState struct {
 	generation int64
 }
 
-// group is the set of eligible nodes with one (kept labels, taints) combination,
-// ordered by free CPU, largest first.
+// group is the set of eligible nodes with one (kept labels, taints) combination, by
+// node name. buildGroup does not depend on their order.
 type group struct {
 	key     string
 	labels  map[string]string
 	taints  []corev1.Taint
-	proto   *corev1.Node
-	members *btree.BTreeG[*nodeState]
+	members map[string]*nodeState
 	dirty   bool
 	built   v1alpha1.NodeGroup
-}
-
-func byFreeCPU(a, b *nodeState) bool {
-	if a.freeCPU != b.freeCPU {
-		return a.freeCPU > b.freeCPU
-	}
-	return a.name < b.name
 }
 
 // NewModel returns an empty model.
@@ -184,7 +172,6 @@ func (m *Model) SetNode(node *corev1.Node) {
 	n.keptLabels = m.policy.keep(node.Labels)
 	n.taints = schedulingTaints(node.Spec.Taints)
 	n.groupKey = groupKey(n.keptLabels, n.taints)
-	n.proto = &corev1.Node{ObjectMeta: metav1.ObjectMeta{Name: node.Name, Labels: node.Labels}, Spec: corev1.NodeSpec{Taints: n.taints}}
 	m.attach(n)
 	m.notify()
 }
@@ -285,32 +272,29 @@ func (m *Model) detach(n *nodeState) {
 	if g == nil {
 		return
 	}
-	g.members.Delete(n)
+	delete(g.members, n.name)
 	g.dirty = true
 	n.group = nil
 	m.eligible--
 	m.alloc.Sub(n.alloc)
 	m.requested.Sub(n.requested)
 	m.foreign.Sub(n.foreign)
-	if g.members.Len() == 0 {
+	if len(g.members) == 0 {
 		delete(m.groups, g.key)
 	}
 }
 
 // attach puts an eligible n back into its group and the sums.
 func (m *Model) attach(n *nodeState) {
-	n.freeCPU = n.alloc.MilliCPU - n.requested.MilliCPU
 	if !n.eligible() {
 		return
 	}
 	g := m.groups[n.groupKey]
 	if g == nil {
-		g = &group{key: n.groupKey, labels: n.keptLabels, taints: n.taints,
-			proto:   &corev1.Node{ObjectMeta: metav1.ObjectMeta{Labels: n.keptLabels}, Spec: corev1.NodeSpec{Taints: n.taints}},
-			members: btree.NewG(16, byFreeCPU)}
+		g = &group{key: n.groupKey, labels: n.keptLabels, taints: n.taints, members: map[string]*nodeState{}}
 		m.groups[n.groupKey] = g
 	}
-	g.members.ReplaceOrInsert(n)
+	g.members[n.name] = n
 	g.dirty = true
 	n.group = g
 	m.eligible++

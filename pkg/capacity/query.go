@@ -22,11 +22,7 @@ type Query struct {
 	// Constraints are the pod's lower-cluster constraints.
 	Constraints *constraints.Constraints
 
-	exact   nodeaffinity.RequiredNodeAffinity
 	relaxed map[string]nodeaffinity.RequiredNodeAffinity
-	// hasAffinity is true when the pod has a node selector or affinity, so the live
-	// model must check each candidate node's own labels and name, not just its group's.
-	hasAffinity bool
 }
 
 // NewQuery compiles the question "can a lower node take a pod with these requests and
@@ -35,10 +31,7 @@ func NewQuery(requests Vector, c *constraints.Constraints) *Query {
 	if c == nil {
 		c = &constraints.Constraints{}
 	}
-	q := &Query{Requests: requests, Constraints: c, relaxed: map[string]nodeaffinity.RequiredNodeAffinity{}}
-	q.exact = newMatcher(c.NodeSelector, c.NodeAffinity)
-	q.hasAffinity = len(c.NodeSelector) > 0 || c.NodeAffinity != nil
-	return q
+	return &Query{Requests: requests, Constraints: c, relaxed: map[string]nodeaffinity.RequiredNodeAffinity{}}
 }
 
 // QueryForPod builds the query for pod with LowerConstraints.
@@ -54,7 +47,7 @@ func QueryForPod(pod *corev1.Pod, id vnodeident.Identity) (*Query, error) {
 // concurrent reads allocate nothing and race with nothing.
 func (q *Query) Prepare(policies ...LabelPolicy) {
 	for _, p := range policies {
-		id := p.id()
+		id := p.ID()
 		if _, ok := q.relaxed[id]; !ok {
 			q.relaxed[id] = q.compileRelaxed(p)
 		}
@@ -133,15 +126,15 @@ type verdict struct {
 	largest                    Vector
 }
 
-// admit runs the label and taint checks for one group and records the outcome.
-func (v *verdict) admit(q *Query, m nodeaffinity.RequiredNodeAffinity, proto *corev1.Node, taints []corev1.Taint) bool {
+// admit records the outcome of one group's indexGroup.admissible and returns ok.
+func (v *verdict) admit(ok, matched bool, taint corev1.Taint) bool {
 	v.groups++
-	if ok, err := m.Match(proto); err != nil || !ok {
+	if !matched {
 		return false
 	}
 	v.matched++
-	if t, bad := q.untolerated(taints); bad {
-		v.taint = t
+	if !ok {
+		v.taint = taint
 		return false
 	}
 	v.tolerated++

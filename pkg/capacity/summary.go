@@ -72,7 +72,9 @@ func buildGroup(g *group, k int) v1alpha1.NodeGroup {
 	var alloc, freeSum, maxFree Vector
 	idx := make(map[vectorKey]int)
 	var acc []slotAcc
-	g.members.Ascend(func(n *nodeState) bool {
+	// The members are visited in map order; the output does not depend on it, since
+	// selectSlots orders the distinct vectors totally.
+	for _, n := range g.members {
 		f := n.free().floorAtZero()
 		alloc.Add(n.alloc)
 		freeSum.Add(f)
@@ -84,12 +86,11 @@ func buildGroup(g *group, k int) v1alpha1.NodeGroup {
 			idx[key] = len(acc)
 			acc = append(acc, slotAcc{free: f, count: 1})
 		}
-		return true
-	})
+	}
 	return v1alpha1.NodeGroup{
 		Labels:      maps.Clone(g.labels),
 		Taints:      append([]corev1.Taint(nil), g.taints...),
-		NodeCount:   int32(g.members.Len()),
+		NodeCount:   int32(len(g.members)),
 		Allocatable: alloc.Amounts(),
 		Free:        freeSum.Amounts(),
 		MaxFree:     maxFree.Amounts(),

@@ -2,6 +2,8 @@ package lowerfit
 
 import (
 	"context"
+	"fmt"
+	"time"
 
 	corev1 "k8s.io/api/core/v1"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
@@ -41,16 +43,15 @@ func (pl *Plugin) hintSummary(logger klog.Logger, pod *corev1.Pod, oldObj, newOb
 	if !ok || oldU == nil {
 		return fwk.Queue, nil
 	}
-	oldHash, _, _ := unstructured.NestedString(oldU.Object, "status", "contentHash")
+	oldHash, oldUpdated, err := summaryStamp(oldU)
 	newHash, _, _ := unstructured.NestedString(newU.Object, "status", "contentHash")
 	if oldHash != newHash || oldHash == "" {
 		return fwk.Queue, nil
 	}
-	old, err := summaryFromObject(oldU)
 	if err != nil {
 		return fwk.Queue, err
 	}
-	if pl.now().Sub(old.Status.UpdateTime.Time) > pl.args.MaxSummaryAge.Duration {
+	if pl.now().Sub(oldUpdated) > pl.args.MaxSummaryAge.Duration {
 		return fwk.Queue, nil
 	}
 	logger.V(5).Info("ClusterSummary heartbeat changes nothing for the pod", "pod", klog.KObj(pod), "clusterSummary", newU.GetName())
@@ -63,10 +64,8 @@ func (pl *Plugin) hintSummary(logger klog.Logger, pod *corev1.Pod, oldObj, newOb
 // the pod would wait for the next change or the scheduler's periodic flush. The check
 // is cheap; only a newer summary is compiled, once.
 func (pl *Plugin) catchUp(logger klog.Logger, u *unstructured.Unstructured) {
-	hash, _, _ := unstructured.NestedString(u.Object, "status", "contentHash")
-	raw, _, _ := unstructured.NestedString(u.Object, "status", "updateTime")
-	var updated metav1.MicroTime
-	if err := updated.UnmarshalQueryParameter(raw); err != nil || !pl.store.newer(u.GetName(), updated.Time, hash) {
+	hash, updated, err := summaryStamp(u)
+	if err != nil || !pl.store.newer(u.GetName(), updated, hash) {
 		return
 	}
 	ix, err := indexFromObject(u)
@@ -75,6 +74,19 @@ func (pl *Plugin) catchUp(logger klog.Logger, u *unstructured.Unstructured) {
 		return
 	}
 	pl.store.setSummary(ix)
+}
+
+// summaryStamp reads a ClusterSummary's status.contentHash and status.updateTime
+// without decoding the rest of it: the hints run per pending pod per event. A missing
+// field reads as "" or the zero time; an updateTime that does not parse is an error.
+func summaryStamp(u *unstructured.Unstructured) (hash string, updated time.Time, err error) {
+	hash, _, _ = unstructured.NestedString(u.Object, "status", "contentHash")
+	raw, _, _ := unstructured.NestedString(u.Object, "status", "updateTime")
+	var t metav1.MicroTime
+	if err := t.UnmarshalQueryParameter(raw); err != nil {
+		return hash, time.Time{}, fmt.Errorf("ClusterSummary %s: status.updateTime: %w", u.GetName(), err)
+	}
+	return hash, t.Time, nil
 }
 
 // hintNode requeues when the node is virtual.

@@ -144,3 +144,32 @@ func TestHintCatchesUp(t *testing.T) {
 		t.Error("a late copy brought a deleted summary back")
 	}
 }
+
+// TestSummaryStamp reads what the typed conversion would, without it.
+func TestSummaryStamp(t *testing.T) {
+	at := t0.Add(1234567 * time.Microsecond)
+	hash, updated, err := summaryStamp(summaryObject(t, "vk-a", "h1", at))
+	if err != nil || hash != "h1" || !updated.Equal(at) {
+		t.Errorf("stamp = %q, %v, %v; want h1, %v, nil", hash, updated, err, at)
+	}
+	cs, err := summaryFromObject(summaryObject(t, "vk-a", "h1", at))
+	if err != nil || !cs.Status.UpdateTime.Time.Equal(updated) {
+		t.Errorf("typed updateTime = %v (%v), stamp %v", cs.Status.UpdateTime, err, updated)
+	}
+	hash, updated, err = summaryStamp(&unstructured.Unstructured{Object: map[string]any{}})
+	if err != nil || hash != "" || !updated.IsZero() {
+		t.Errorf("empty object: stamp = %q, %v, %v; want \"\", zero, nil", hash, updated, err)
+	}
+	bad := summaryObject(t, "vk-a", "h1", at)
+	if err := unstructured.SetNestedField(bad.Object, "yesterday", "status", "updateTime"); err != nil {
+		t.Fatal(err)
+	}
+	if _, _, err := summaryStamp(bad); err == nil {
+		t.Error("malformed updateTime: no error")
+	}
+	pl, clock := newTestPlugin(t)
+	clock.Set(at)
+	if h, err := pl.hintSummary(klog.Background(), upperPod("p", "1"), bad, summaryObject(t, "vk-a", "h1", at)); h != fwk.Queue || err == nil {
+		t.Errorf("heartbeat after a malformed summary: hint = %v, err = %v; want Queue and an error", h, err)
+	}
+}

@@ -262,25 +262,13 @@ func distinctPolicies(summaries map[string]*capacity.Index) []capacity.LabelPoli
 	var out []capacity.LabelPolicy
 	for _, ix := range summaries {
 		p := ix.LabelPolicy()
-		key := policyKey(p)
+		key := p.ID()
 		if !seen[key] {
 			seen[key] = true
 			out = append(out, p)
 		}
 	}
 	return out
-}
-
-func policyKey(p capacity.LabelPolicy) string {
-	k := ""
-	for _, s := range p.IgnoreKeys {
-		k += s + ","
-	}
-	k += "|"
-	for _, s := range p.IgnorePrefixes {
-		k += s + ","
-	}
-	return k
 }
 
 // outcome is what an upper pod's status says about its reservation.
