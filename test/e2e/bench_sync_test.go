@@ -4,6 +4,7 @@ import (
 	"context"
 	"fmt"
 	"os"
+	"os/exec"
 	"path/filepath"
 	"sort"
 	"strconv"
@@ -51,14 +52,14 @@ func TestBenchSync(t *testing.T) {
 			compCPU := make([]float64, len(comps))
 			// A subtest per round: its namespace (and pods) are gone before the next.
 			t.Run(fmt.Sprintf("round-%d-via-%v", r, via), func(t *testing.T) {
-				cpu0 := procCPU(t, vn.Cmd.Process.Pid)
+				cpu0 := procCPU(t, vn.Cmd.Process.Pid).Seconds()
 				for i, c := range comps {
-					compCPU[i] = -procCPU(t, c.pid)
+					compCPU[i] = -procCPU(t, c.pid).Seconds()
 				}
 				res = benchRound(t, fast, vn.Name, via, pods)
-				cpu = procCPU(t, vn.Cmd.Process.Pid) - cpu0
+				cpu = procCPU(t, vn.Cmd.Process.Pid).Seconds() - cpu0
 				for i, c := range comps {
-					compCPU[i] += procCPU(t, c.pid)
+					compCPU[i] += procCPU(t, c.pid).Seconds()
 				}
 			})
 			path := "direct in lower-a"
@@ -225,17 +226,25 @@ func mean(ds []time.Duration) time.Duration {
 	return sum / time.Duration(len(ds))
 }
 
-// procCPU returns a process's user+system CPU seconds (clock ticks of 1/100 s).
-func procCPU(t testing.TB, pid int) float64 {
-	b, err := os.ReadFile(fmt.Sprintf("/proc/%d/stat", pid))
-	if err != nil {
-		t.Fatal(err)
-	}
-	f := strings.Fields(string(b)[strings.LastIndexByte(string(b), ')')+2:])
-	utime, _ := strconv.ParseFloat(f[11], 64)
-	stime, _ := strconv.ParseFloat(f[12], 64)
-	return (utime + stime) / 100
+// procCPU returns the user+system CPU time of a process, from /proc.
+func procCPU(t testing.TB, pid int) time.Duration {
+	t.Helper()
+	raw := string(try(os.ReadFile(fmt.Sprintf("/proc/%d/stat", pid))).must(t))
+	// Fields after the command name (which may contain spaces) start at state (3).
+	f := strings.Fields(raw[strings.LastIndexByte(raw, ')')+2:])
+	utime := try(strconv.ParseInt(f[13-2], 10, 64)).must(t)
+	stime := try(strconv.ParseInt(f[14-2], 10, 64)).must(t)
+	return time.Duration(utime+stime) * time.Second / time.Duration(clockTicks())
 }
+
+// clockTicks is the kernel's clock ticks per second (CLK_TCK), the unit of /proc/<pid>/stat times.
+var clockTicks = sync.OnceValue(func() int64 {
+	out, err := exec.Command("getconf", "CLK_TCK").Output()
+	if n, perr := strconv.ParseInt(strings.TrimSpace(string(out)), 10, 64); err == nil && perr == nil && n > 0 {
+		return n
+	}
+	return 100
+})
 
 // procPeakRSS returns a process's peak resident set size in KiB.
 func procPeakRSS(t testing.TB, pid int) int {

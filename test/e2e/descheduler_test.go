@@ -597,9 +597,16 @@ func deschedRecord(ctx context.Context, t *testing.T, ns, name string) *v1alpha1
 	return try(placement.FromUnstructured(u)).must(t)
 }
 
+// deschedDynamic returns a dynamic client of the upper cluster, built once (it is
+// called inside polls).
 func deschedDynamic(t *testing.T) dynamic.Interface {
-	return try(dynamic.NewForConfig(upper.Config)).must(t)
+	t.Helper()
+	return try(deschedDynamicClient()).must(t)
 }
+
+var deschedDynamicClient = sync.OnceValues(func() (dynamic.Interface, error) {
+	return dynamic.NewForConfig(upper.Config)
+})
 
 // deschedPodWatch follows the pods of a namespace through a watch, so that no
 // transient state between two samples is missed.

@@ -16,6 +16,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/google/go-cmp/cmp"
 	authenticationv1 "k8s.io/api/authentication/v1"
 	corev1 "k8s.io/api/core/v1"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
@@ -64,23 +65,60 @@ func TestKubeletAPI(t *testing.T) {
 		cmd := exec.CommandContext(ctx, filepath.Join(binDir, "kubectl"), "--kubeconfig", upper.Kubeconfig, "-n", ns, "logs", "-f", "web")
 		stdout := try(cmd.StdoutPipe()).must(t)
 		noErr(t, cmd.Start())
-		line := make(chan string, 1)
+		defer func() { _ = cmd.Process.Kill() }() // in case the test ends early
+		// kubectl logs prints both streams, so the whole canned file (hack/testbed/kwok-streaming.log).
+		want := []string{
+			"tensile test bed: line 1",
+			"tensile test bed: line 2",
+			"tensile test bed: line 3 (stderr)",
+			"tensile test bed: line 4",
+			"tensile test bed: line 5",
+		}
+		lines := make(chan string, 16)
 		go func() {
+			defer close(lines)
 			s := bufio.NewScanner(stdout)
-			if s.Scan() {
-				line <- s.Text()
+			for s.Scan() {
+				lines <- s.Text()
 			}
 		}()
-		select {
-		case l := <-line:
-			if !strings.Contains(l, "line 1") {
-				t.Errorf("first followed line = %q", l)
+		var got []string
+		for len(got) < len(want) {
+			select {
+			case l, ok := <-lines:
+				if !ok {
+					t.Fatalf("kubectl logs -f output ended after %d lines: %q", len(got), got)
+				}
+				got = append(got, l)
+			case <-ctx.Done():
+				t.Fatalf("kubectl logs -f printed %d lines before timing out: %q", len(got), got)
 			}
-		case <-ctx.Done():
-			t.Fatal("no line from kubectl logs -f")
 		}
-		_ = cmd.Process.Kill()
-		_ = cmd.Wait()
+		if !strings.Contains(got[0], "line 1") {
+			t.Errorf("first followed line = %q", got[0])
+		}
+		if diff := cmp.Diff(want, got); diff != "" {
+			t.Errorf("followed lines (-want +got):\n%s", diff)
+		}
+		// Everything is printed; following means kubectl keeps waiting for more. (The
+		// output is read to its end before Wait, which closes the pipe.)
+		exited := make(chan error, 1)
+		go func() {
+			for range lines {
+			}
+			exited <- cmd.Wait()
+		}()
+		select {
+		case err := <-exited:
+			t.Fatalf("kubectl logs -f exited (%v) after printing the file: it did not follow", err)
+		case <-time.After(2 * time.Second):
+		}
+		noErr(t, cmd.Process.Kill())
+		select {
+		case <-exited:
+		case <-time.After(5 * time.Second):
+			t.Fatal("kubectl logs -f did not exit within 5s of being killed")
+		}
 	})
 
 	t.Run("exec, with and without stdin", func(t *testing.T) {

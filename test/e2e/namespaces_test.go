@@ -86,11 +86,11 @@ func TestNamespaceMapping(t *testing.T) {
 	t.Run("the Service and slices listing all 3 pod IPs exist in every mapped namespace", func(t *testing.T) {
 		want := svcPodIPs(t, ns, "web")
 		for _, p := range places {
-			if low := svcWaitService(t, p.lower, p.ns, "web"); low.Spec.Selector != nil || low.Spec.ClusterIP == corev1.ClusterIPNone {
+			if low := svcWaitService(t, p.lower, p.ns, "web", p.node.Name); low.Spec.Selector != nil || low.Spec.ClusterIP == corev1.ClusterIPNone {
 				t.Errorf("%s: Service web in %s: selector %v, clusterIP %q", p.node.Name, p.ns, low.Spec.Selector, low.Spec.ClusterIP)
 			}
 			svcWaitSliceIPs(t, p.lower, p.ns, "web", want)
-			if low := svcWaitService(t, p.lower, p.ns, "web-headless"); low.Spec.ClusterIP != corev1.ClusterIPNone {
+			if low := svcWaitService(t, p.lower, p.ns, "web-headless", p.node.Name); low.Spec.ClusterIP != corev1.ClusterIPNone {
 				t.Errorf("%s: web-headless in %s: clusterIP %q, want None", p.node.Name, p.ns, low.Spec.ClusterIP)
 			}
 		}
@@ -109,7 +109,7 @@ func TestNamespaceMapping(t *testing.T) {
 
 	t.Run("system Services go to mapped namespaces, created for them, beside the lower cluster's own", func(t *testing.T) {
 		// Mapped, the upper default/kubernetes no longer meets the lower one: it is reflected.
-		low := svcWaitService(t, lowerB, "default-up1", "kubernetes")
+		low := svcWaitService(t, lowerB, "default-up1", "kubernetes", vkB.Name)
 		if low.Labels[ownerLabel] != vkB.Name {
 			t.Errorf("default-up1/kubernetes: labels %v, want it marked as %s's", low.Labels, vkB.Name)
 		}
@@ -123,6 +123,32 @@ func TestNamespaceMapping(t *testing.T) {
 		for _, name := range []string{"web", "web-headless"} {
 			if ev, err := findEvent(ctx, upper, ns, name, "ForeignObjectExists"); err != nil || ev != nil {
 				t.Errorf("Service %s: ForeignObjectExists event %v (%v): the nodes got in each other's way", name, ev, err)
+			}
+		}
+		// Each mapped namespace holds its own node's copies, and only its node's pods.
+		for _, p := range places {
+			if s, err := p.lower.Client.CoreV1().Services(p.ns).Get(ctx, "web", metav1.GetOptions{}); err != nil {
+				t.Errorf("%s: Service web in %s: %v", p.node.Name, p.ns, err)
+			} else if s.Labels[ownerLabel] != p.node.Name {
+				t.Errorf("%s: Service web in %s: labels %v, want it marked as %s's", p.node.Name, p.ns, s.Labels, p.node.Name)
+			}
+			if c, err := p.lower.Client.CoreV1().ConfigMaps(p.ns).Get(ctx, "web-config", metav1.GetOptions{}); err != nil {
+				t.Errorf("%s: ConfigMap web-config in %s: %v", p.node.Name, p.ns, err)
+			} else if c.Labels[ownerLabel] != p.node.Name {
+				t.Errorf("%s: ConfigMap web-config in %s: labels %v, want it marked as %s's", p.node.Name, p.ns, c.Labels, p.node.Name)
+			}
+			pods, err := p.lower.Client.CoreV1().Pods(p.ns).List(ctx, metav1.ListOptions{})
+			if err != nil {
+				t.Errorf("%s: pods in %s: %v", p.node.Name, p.ns, err)
+				continue
+			}
+			if len(pods.Items) == 0 {
+				t.Errorf("%s: no pod in %s", p.node.Name, p.ns)
+			}
+			for _, low := range pods.Items {
+				if low.Labels[ownerLabel] != p.node.Name {
+					t.Errorf("%s: pod %s in %s: labels %v, want it marked as %s's", p.node.Name, low.Name, p.ns, low.Labels, p.node.Name)
+				}
 			}
 		}
 	})

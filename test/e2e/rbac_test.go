@@ -174,7 +174,7 @@ func TestVirtualNodeLeastPrivilege(t *testing.T) {
 		if podIP == "" {
 			t.Fatal("no pod IP: the pod did not run")
 		}
-		if low := svcWaitService(t, lowerA, ns, "web"); low.Spec.Selector != nil {
+		if low := svcWaitService(t, lowerA, ns, "web", vn.Name); low.Spec.Selector != nil {
 			t.Errorf("lower Service keeps a selector: %v", low.Spec.Selector)
 		}
 		svcWaitSliceIPs(t, lowerA, ns, "web", []string{podIP})
@@ -272,10 +272,10 @@ func TestVirtualNodeLeastPrivilege(t *testing.T) {
 		if err != nil {
 			t.Fatal(err)
 		}
-		if int64(len(b)) < vn.logStart {
+		if int64(len(b)) < vn.LogStart {
 			t.Fatalf("log %s shrank below where this run started", vn.Log)
 		}
-		text := string(b[vn.logStart:])
+		text := string(b[vn.LogStart:])
 		if !strings.Contains(text, "Became leader") {
 			t.Fatalf("log %s has no line of this run's process:\n%s", vn.Log, text)
 		}
@@ -363,40 +363,15 @@ func tokenKubeconfig(t testing.TB, c *Cluster, name string) string {
 	return path
 }
 
-// rbacVirtualNode is a virtual node started with given kubeconfigs.
-type rbacVirtualNode struct {
-	*VirtualNode
-	logStart int64 // size of the log file before this process wrote to it
-}
-
 // startVirtualNodeAs is startVirtualNode with the kubeconfigs given instead of the
 // admin ones, and without --approve-own-csr. The node object and its election Lease
 // are deleted when the test ends.
-func startVirtualNodeAs(t testing.TB, name string, lower *Cluster, upperKubeconfig, lowerKubeconfig string, extra ...string) *rbacVirtualNode {
+func startVirtualNodeAs(t testing.TB, name string, lower *Cluster, upperKubeconfig, lowerKubeconfig string, extra ...string) *VirtualNode {
 	t.Helper()
-	metrics := fmt.Sprintf("127.0.0.1:%d", freePort(t))
-	kubelet := fmt.Sprintf("127.0.0.1:%d", freePort(t))
-	args := append([]string{
-		"--nodename", name,
-		"--kubeconfig", upperKubeconfig,
-		"--client-kubeconfig", lowerKubeconfig,
-		"--metrics-bind-address", metrics,
-		"--listen-address", kubelet,
-		"--v", "2",
-	}, extra...)
-	t.Cleanup(func() {
-		ctx := context.Background()
-		_ = upper.Client.CoreV1().Nodes().Delete(ctx, name, metav1.DeleteOptions{})
-		_ = upper.Client.CoordinationV1().Leases("kube-node-lease").Delete(ctx, "virtual-node-"+name, metav1.DeleteOptions{})
+	t.Cleanup(func() { // runs last: after the process stopped and the node was deleted
+		_ = upper.Client.CoordinationV1().Leases("kube-node-lease").Delete(context.Background(), "virtual-node-"+name, metav1.DeleteOptions{})
 	})
-	var start int64
-	if fi, err := os.Stat(filepath.Join(testbed, "logs", name+".log")); err == nil {
-		start = fi.Size() // the log is appended to across runs on a kept test bed
-	}
-	vn := &VirtualNode{Name: name, Lower: lower, MetricsAddr: metrics, KubeletAddr: kubelet, args: args}
-	vn.Process = startProcess(t, name, "virtual-node", args...)
-	waitNodeReady(t, name, corev1.ConditionTrue, 60*time.Second)
-	return &rbacVirtualNode{VirtualNode: vn, logStart: start}
+	return startVirtualNodeWith(t, name, lower, vnodeAuth{upperKubeconfig: upperKubeconfig, lowerKubeconfig: lowerKubeconfig}, extra...)
 }
 
 // rbacLowerPV creates a local PV in c, pinned to its first lower node and labelled for
@@ -497,7 +472,7 @@ func TestVirtualNodeLeastPrivilegeCSR(t *testing.T) {
 	})
 
 	b := try(os.ReadFile(vn.Log)).must(t)
-	for _, line := range strings.Split(string(b[vn.logStart:]), "\n") {
+	for _, line := range strings.Split(string(b[vn.LogStart:]), "\n") {
 		if forbidden.MatchString(line) {
 			t.Errorf("%s logged a request its RBAC does not allow: %s", vn.Name, line)
 		}

@@ -4,11 +4,9 @@ import (
 	"context"
 	"fmt"
 	"os"
-	"os/exec"
 	"path/filepath"
 	"slices"
 	"strconv"
-	"strings"
 	"sync"
 	"sync/atomic"
 	"syscall"
@@ -214,7 +212,7 @@ func schedBenchRound(t *testing.T, client kubernetes.Interface, b schedBench, ns
 	var cpu0 time.Duration
 	startScheduler := func() {
 		sched = schedStart(t, name, config)
-		cpu0 = schedProcessCPU(t, sched.Cmd.Process.Pid)
+		cpu0 = procCPU(t, sched.Cmd.Process.Pid)
 		if secs := os.Getenv("SCHED_BENCH_PPROF_SECONDS"); secs != "" && round == 0 {
 			profiled := make(chan struct{})
 			go func() { defer close(profiled); schedBenchProfile(ctx, t, sched, name, secs) }()
@@ -240,7 +238,7 @@ func schedBenchRound(t *testing.T, client kubernetes.Interface, b schedBench, ns
 	case <-time.After(10 * time.Minute):
 		t.Fatalf("%s: %d of %d pods bound after 10 minutes", name, w.bound.Load(), b.pods)
 	}
-	r := schedBenchRun{pods: b.pods, created: created, cpu: schedProcessCPU(t, sched.Cmd.Process.Pid) - cpu0}
+	r := schedBenchRun{pods: b.pods, created: created, cpu: procCPU(t, sched.Cmd.Process.Pid) - cpu0}
 	if mode == "stream" {
 		r.window = time.Unix(0, w.last.Load()).Sub(start)
 		r.lag50, r.lag99 = w.lag(0.5), w.lag(0.99)
@@ -435,25 +433,6 @@ func schedBenchDeletePods(t *testing.T, client kubernetes.Interface, ns, run str
 		return len(pods.Items) == 0, fmt.Sprintf("%d+ pods left", len(pods.Items))
 	})
 }
-
-// schedProcessCPU returns the user+system CPU time of a process, from /proc.
-func schedProcessCPU(t testing.TB, pid int) time.Duration {
-	t.Helper()
-	raw := string(try(os.ReadFile(fmt.Sprintf("/proc/%d/stat", pid))).must(t))
-	// Fields after the command name (which may contain spaces) start at state (3).
-	f := strings.Fields(raw[strings.LastIndexByte(raw, ')')+2:])
-	utime := try(strconv.ParseInt(f[13-2], 10, 64)).must(t)
-	stime := try(strconv.ParseInt(f[14-2], 10, 64)).must(t)
-	return time.Duration(utime+stime) * time.Second / time.Duration(schedClockTicks())
-}
-
-var schedClockTicks = sync.OnceValue(func() int64 {
-	out, err := exec.Command("getconf", "CLK_TCK").Output()
-	if n, perr := strconv.ParseInt(strings.TrimSpace(string(out)), 10, 64); err == nil && perr == nil && n > 0 {
-		return n
-	}
-	return 100
-})
 
 func schedEnvInt(key string, def int) int {
 	if n, err := strconv.Atoi(os.Getenv(key)); err == nil && n > 0 {

@@ -17,6 +17,7 @@ import (
 // cluster's admission, never from an upper token.
 func TestServiceAccounts(t *testing.T) {
 	ctx := context.Background()
+	start := time.Now()
 	vn := startVirtualNode(t, "vk-sa", lowerA)
 	var ns string
 	t.Cleanup(func() { svcDeleteLowerNamespace([]*Cluster{lowerA}, ns) })
@@ -66,7 +67,7 @@ func TestServiceAccounts(t *testing.T) {
 		if got.ResourceVersion != own.ResourceVersion || got.Labels[ownerLabel] != "" {
 			t.Errorf("the lower cluster's ServiceAccount changed: resourceVersion %s -> %s, labels %v", own.ResourceVersion, got.ResourceVersion, got.Labels)
 		}
-		if ev, err := findEvent(ctx, upper, ns, "shared", "ForeignObjectExists"); err != nil || ev != nil {
+		if ev, err := findEventWith(ctx, upper, ns, "shared", "ForeignObjectExists", eventFilter{host: vn.Name, since: start}); err != nil || ev != nil {
 			t.Errorf("ForeignObjectExists on the upper ServiceAccount: %v (%v); using the lower one is no conflict", ev, err)
 		}
 		if err := upper.Client.CoreV1().Pods(ns).Delete(ctx, "uses-shared", metav1.DeleteOptions{}); err != nil {

@@ -30,6 +30,7 @@ func TestServices(t *testing.T) {
 	vkA := startVirtualNode(t, "vk-svc-a", lowerA)
 	vkB := startVirtualNode(t, "vk-svc-b", lowerB)
 	lowers := []*Cluster{lowerA, lowerB}
+	owner := map[*Cluster]string{lowerA: vkA.Name, lowerB: vkB.Name} // the virtual node of each lower cluster
 	var ns string
 	t.Cleanup(func() { svcDeleteLowerNamespace(lowers, ns) }) // after the upper one is gone
 	ns = createNamespace(t, upper, "svc")
@@ -54,7 +55,7 @@ func TestServices(t *testing.T) {
 
 	t.Run("the Service exists below in both clusters, without selector, with its own cluster IP", func(t *testing.T) {
 		for _, c := range lowers {
-			low := svcWaitService(t, c, ns, "web")
+			low := svcWaitService(t, c, ns, "web", owner[c])
 			if low.Spec.Selector != nil || low.Spec.ClusterIP == "" || low.Spec.ClusterIP == corev1.ClusterIPNone {
 				t.Errorf("%s: selector %v, clusterIP %q: want no selector and a cluster IP of its own", c.Name, low.Spec.Selector, low.Spec.ClusterIP)
 			}
@@ -86,7 +87,7 @@ func TestServices(t *testing.T) {
 
 	t.Run("a headless Service stays headless below", func(t *testing.T) {
 		for _, c := range lowers {
-			if low := svcWaitService(t, c, ns, "web-headless"); low.Spec.ClusterIP != corev1.ClusterIPNone {
+			if low := svcWaitService(t, c, ns, "web-headless", owner[c]); low.Spec.ClusterIP != corev1.ClusterIPNone {
 				t.Errorf("%s: clusterIP %q, want None", c.Name, low.Spec.ClusterIP)
 			}
 		}
@@ -95,7 +96,7 @@ func TestServices(t *testing.T) {
 	t.Run("a Service annotated tensile.dev/reflect=false is not reflected", func(t *testing.T) {
 		for _, c := range lowers {
 			// web-headless was created after private: once it is below, private had its turn.
-			svcWaitService(t, c, ns, "web-headless")
+			svcWaitService(t, c, ns, "web-headless", owner[c])
 			if _, err := c.Client.CoreV1().Services(ns).Get(ctx, "private", metav1.GetOptions{}); !apierrors.IsNotFound(err) {
 				t.Errorf("%s: private Service: err = %v, want NotFound", c.Name, err)
 			}
@@ -109,14 +110,14 @@ func TestServices(t *testing.T) {
 
 	t.Run("a foreign lower Service of the same name is left untouched", func(t *testing.T) {
 		eventually(t, 30*time.Second, "ForeignObjectExists event on the upper Service", func(ctx context.Context) (bool, string) {
-			ev, err := findEvent(ctx, upper, ns, "taken", "ForeignObjectExists")
+			ev, err := findEventWith(ctx, upper, ns, "taken", "ForeignObjectExists", eventFilter{host: vkA.Name})
 			return err == nil && ev != nil, fmt.Sprint(err)
 		})
 		got := try(lowerA.Client.CoreV1().Services(ns).Get(ctx, "taken", metav1.GetOptions{})).must(t)
 		if got.ResourceVersion != foreign.ResourceVersion || got.Labels[ownerLabel] != "" {
 			t.Errorf("foreign Service changed: resourceVersion %s -> %s, labels %v", foreign.ResourceVersion, got.ResourceVersion, got.Labels)
 		}
-		svcWaitService(t, lowerB, ns, "taken") // lower-b has no foreign one: reflected there
+		svcWaitService(t, lowerB, ns, "taken", vkB.Name) // lower-b has no foreign one: reflected there
 	})
 
 	t.Run("a port change follows below", func(t *testing.T) {
@@ -146,7 +147,7 @@ func TestServices(t *testing.T) {
 		}
 		svcAnnotateNamespace(t, ns, "")
 		for _, c := range lowers {
-			svcWaitService(t, c, ns, "web")
+			svcWaitService(t, c, ns, "web", owner[c])
 			svcWaitSliceIPs(t, c, ns, "web", svcPodIPs(t, ns, "web"))
 		}
 	})
@@ -171,9 +172,9 @@ func TestServices(t *testing.T) {
 	})
 
 	t.Run("at start, a copy whose upper Service is gone is removed; copies in use are kept", func(t *testing.T) {
-		svcWaitService(t, lowerA, ns, "gone-while-down")
+		svcWaitService(t, lowerA, ns, "gone-while-down", vkA.Name)
 		kept := map[string]string{
-			"Service web-headless": string(svcWaitService(t, lowerA, ns, "web-headless").UID),
+			"Service web-headless": string(svcWaitService(t, lowerA, ns, "web-headless", vkA.Name).UID),
 			"ConfigMap web-config": string(try(lowerA.Client.CoreV1().ConfigMaps(ns).Get(ctx, "web-config", metav1.GetOptions{})).must(t).UID),
 		}
 		vkA.Stop(syscall.SIGTERM)
@@ -299,16 +300,18 @@ func svcPodIPs(t *testing.T, ns, app string) []string {
 	return ips
 }
 
-func svcWaitService(t *testing.T, c *Cluster, ns, name string) *corev1.Service {
+// svcWaitService waits for the Service ns/name in c, reflected by the virtual node owner
+// (marked with its name), and returns it.
+func svcWaitService(t *testing.T, c *Cluster, ns, name, owner string) *corev1.Service {
 	t.Helper()
 	var got *corev1.Service
-	eventually(t, 30*time.Second, fmt.Sprintf("Service %s/%s in %s", ns, name, c.Name), func(ctx context.Context) (bool, string) {
+	eventually(t, 30*time.Second, fmt.Sprintf("Service %s/%s in %s owned by %s", ns, name, c.Name, owner), func(ctx context.Context) (bool, string) {
 		s, err := c.Client.CoreV1().Services(ns).Get(ctx, name, metav1.GetOptions{})
 		if err != nil {
 			return false, err.Error()
 		}
 		got = s
-		return s.Labels[ownerLabel] != "", fmt.Sprintf("labels %v", s.Labels)
+		return s.Labels[ownerLabel] == owner, fmt.Sprintf("labels %v", s.Labels)
 	})
 	return got
 }
@@ -370,8 +373,11 @@ func svcDeleteLowerNamespace(lowers []*Cluster, ns string) {
 // annotated tensile.dev/reflect=true.
 func TestServicesSystem(t *testing.T) {
 	ctx := context.Background()
-	startVirtualNode(t, "vk-svc-plain", lowerA)
-	startVirtualNode(t, "vk-svc-sys", lowerB, "--reflect-system-services")
+	plain := startVirtualNode(t, "vk-svc-plain", lowerA)
+	// The lower default/kubernetes's event below must be this run's: events outlive a test
+	// on a kept test bed.
+	sysStart := time.Now()
+	sys := startVirtualNode(t, "vk-svc-sys", lowerB, "--reflect-system-services")
 	lowerKube := try(lowerB.Client.CoreV1().Services(metav1.NamespaceDefault).Get(ctx, "kubernetes", metav1.GetOptions{})).must(t)
 	for _, s := range []*corev1.Service{
 		svcService(metav1.NamespaceSystem, "svc-e2e-system", nil),
@@ -391,14 +397,14 @@ func TestServicesSystem(t *testing.T) {
 			}
 		})
 	}
-	svcWaitService(t, lowerB, metav1.NamespaceSystem, "svc-e2e-system")
-	svcWaitService(t, lowerB, metav1.NamespaceSystem, "svc-e2e-optin")
-	svcWaitService(t, lowerA, metav1.NamespaceSystem, "svc-e2e-optin")
+	svcWaitService(t, lowerB, metav1.NamespaceSystem, "svc-e2e-system", sys.Name)
+	svcWaitService(t, lowerB, metav1.NamespaceSystem, "svc-e2e-optin", sys.Name)
+	svcWaitService(t, lowerA, metav1.NamespaceSystem, "svc-e2e-optin", plain.Name)
 	if _, err := lowerA.Client.CoreV1().Services(metav1.NamespaceSystem).Get(ctx, "svc-e2e-system", metav1.GetOptions{}); !apierrors.IsNotFound(err) {
 		t.Errorf("lower-a (no --reflect-system-services): svc-e2e-system err = %v, want NotFound", err)
 	}
-	eventually(t, 30*time.Second, "ForeignObjectExists on the upper default/kubernetes", func(ctx context.Context) (bool, string) {
-		ev, err := findEvent(ctx, upper, metav1.NamespaceDefault, "kubernetes", "ForeignObjectExists")
+	eventually(t, 30*time.Second, "ForeignObjectExists on the upper default/kubernetes from "+sys.Name, func(ctx context.Context) (bool, string) {
+		ev, err := findEventWith(ctx, upper, metav1.NamespaceDefault, "kubernetes", "ForeignObjectExists", eventFilter{host: sys.Name, since: sysStart})
 		return err == nil && ev != nil, fmt.Sprint(err)
 	})
 	got := try(lowerB.Client.CoreV1().Services(metav1.NamespaceDefault).Get(ctx, "kubernetes", metav1.GetOptions{})).must(t)

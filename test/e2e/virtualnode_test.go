@@ -191,7 +191,7 @@ func TestPodLifecycle(t *testing.T) {
 			return low.UID != old.UID && low.Status.Phase == corev1.PodRunning, string(low.Status.Phase)
 		})
 		eventually(t, 10*time.Second, "LowerPodRecreated event", func(ctx context.Context) (bool, string) {
-			ev, err := findEvent(ctx, upper, ns, "app", "LowerPodRecreated")
+			ev, err := findEventWith(ctx, upper, ns, "app", "LowerPodRecreated", eventFilter{host: vn.Name})
 			return err == nil && ev != nil, fmt.Sprint(err)
 		})
 	})
@@ -211,10 +211,15 @@ func TestPodLifecycle(t *testing.T) {
 			if err != nil {
 				return false, err.Error()
 			}
-			ev, _ := findEvent(ctx, upper, ns, "clash", "ForeignLowerPod")
+			ev, _ := findEventWith(ctx, upper, ns, "clash", "ForeignLowerPod", eventFilter{host: vn.Name})
 			return ev != nil && up.Status.Phase == corev1.PodPending && up.Status.Reason == "ProviderFailed",
 				fmt.Sprintf("phase %s reason %q message %q event %v", up.Status.Phase, up.Status.Reason, up.Status.Message, ev != nil)
 		})
+		// The kubelet API serves only the node's own lower pods: the foreign one's logs
+		// (KWOK answers logs for every lower pod) must not show through the upper pod.
+		if out, err := kubectl(t, upper, "-n", ns, "logs", "clash"); err == nil || strings.Contains(out, "tensile test bed") {
+			t.Errorf("kubectl logs of the upper clash pod served the foreign lower pod's logs (err %v):\n%s", err, out)
+		}
 		time.Sleep(2 * time.Second) // retries must not touch it either
 		now := try(lowerA.Client.CoreV1().Pods(ns).Get(ctx, "clash", metav1.GetOptions{})).must(t)
 		// Its status moves on (KWOK runs it); what it is must not: same object, its labels

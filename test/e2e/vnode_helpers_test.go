@@ -38,28 +38,51 @@ type VirtualNode struct {
 	Lower       *Cluster
 	MetricsAddr string
 	KubeletAddr string
-	args        []string
+	// LogStart is the size of Log before this process wrote to it: the log is appended
+	// to across runs on a kept test bed.
+	LogStart int64
+	args     []string
 }
 
-// startVirtualNode starts bin/virtual-node for lower and waits for its node to be Ready.
-// The node object is deleted when the test ends.
+// startVirtualNode starts bin/virtual-node for lower, with the admin kubeconfigs and
+// --approve-own-csr, and waits for its node to be Ready. The node object is deleted
+// when the test ends.
 func startVirtualNode(t testing.TB, name string, lower *Cluster, extra ...string) *VirtualNode {
+	t.Helper()
+	return startVirtualNodeWith(t, name, lower, vnodeAuth{upperKubeconfig: upper.Kubeconfig, lowerKubeconfig: lower.Kubeconfig, approveOwnCSR: true}, extra...)
+}
+
+// vnodeAuth is how a virtual node authenticates to both clusters, and whether it
+// approves its own serving-certificate CSR.
+type vnodeAuth struct {
+	upperKubeconfig, lowerKubeconfig string
+	approveOwnCSR                    bool
+}
+
+// startVirtualNodeWith is startVirtualNode with the credentials given by auth.
+func startVirtualNodeWith(t testing.TB, name string, lower *Cluster, auth vnodeAuth, extra ...string) *VirtualNode {
 	t.Helper()
 	metrics := fmt.Sprintf("127.0.0.1:%d", freePort(t))
 	kubelet := fmt.Sprintf("127.0.0.1:%d", freePort(t))
-	args := append([]string{
+	args := []string{
 		"--nodename", name,
-		"--kubeconfig", upper.Kubeconfig,
-		"--client-kubeconfig", lower.Kubeconfig,
+		"--kubeconfig", auth.upperKubeconfig,
+		"--client-kubeconfig", auth.lowerKubeconfig,
 		"--metrics-bind-address", metrics,
 		"--listen-address", kubelet,
-		"--approve-own-csr",
-		"--v", "2",
-	}, extra...)
+	}
+	if auth.approveOwnCSR {
+		args = append(args, "--approve-own-csr")
+	}
+	args = append(append(args, "--v", "2"), extra...)
 	t.Cleanup(func() {
 		_ = upper.Client.CoreV1().Nodes().Delete(context.Background(), name, metav1.DeleteOptions{})
 	})
-	vn := &VirtualNode{Name: name, Lower: lower, MetricsAddr: metrics, KubeletAddr: kubelet, args: args}
+	var start int64
+	if fi, err := os.Stat(filepath.Join(testbed, "logs", name+".log")); err == nil {
+		start = fi.Size()
+	}
+	vn := &VirtualNode{Name: name, Lower: lower, MetricsAddr: metrics, KubeletAddr: kubelet, LogStart: start, args: args}
 	vn.Process = startProcess(t, name, "virtual-node", args...)
 	waitNodeReady(t, name, corev1.ConditionTrue, 60*time.Second)
 	return vn
@@ -162,20 +185,64 @@ func applyFile(t testing.TB, c *Cluster, path string, replace ...string) {
 // findEvent returns an event about ns/name with reason, reported by component when
 // component is not empty.
 func findEvent(ctx context.Context, c *Cluster, ns, name, reason string, component ...string) (*corev1.Event, error) {
+	var f eventFilter
+	if len(component) > 0 {
+		f.component = component[0]
+	}
+	return findEventWith(ctx, c, ns, name, reason, f)
+}
+
+// eventFilter narrows findEventWith; its zero fields match any event.
+type eventFilter struct {
+	// component is the reporting component (Source.Component or ReportingController).
+	component string
+	// host is the reporting host (Source.Host or ReportingInstance): a virtual node's
+	// recorder reports as its node name (pkg/virtualnode/run.go, eventRecorder).
+	host string
+	// since keeps only events last seen at or after it. Events live about an hour, so
+	// on a kept test bed an earlier run's event can still be there.
+	since time.Time
+}
+
+// findEventWith returns an event about ns/name with reason that f matches.
+func findEventWith(ctx context.Context, c *Cluster, ns, name, reason string, f eventFilter) (*corev1.Event, error) {
 	evs, err := c.Client.CoreV1().Events(ns).List(ctx, metav1.ListOptions{FieldSelector: "involvedObject.name=" + name})
 	if err != nil {
 		return nil, err
 	}
+	// The API keeps event timestamps to the second.
+	since := f.since.Truncate(time.Second)
 	for i := range evs.Items {
 		e := &evs.Items[i]
 		if e.Reason != reason {
 			continue
 		}
-		if len(component) == 0 || e.Source.Component == component[0] || e.ReportingController == component[0] {
-			return e, nil
+		if f.component != "" && e.Source.Component != f.component && e.ReportingController != f.component {
+			continue
 		}
+		if f.host != "" && e.Source.Host != f.host && e.ReportingInstance != f.host {
+			continue
+		}
+		if !f.since.IsZero() && eventLastSeen(e).Before(since) {
+			continue
+		}
+		return e, nil
 	}
 	return nil, nil
+}
+
+// eventLastSeen is when an event last happened, whichever API wrote it.
+func eventLastSeen(e *corev1.Event) time.Time {
+	last := e.LastTimestamp.Time
+	for _, t := range []time.Time{e.EventTime.Time, e.FirstTimestamp.Time} {
+		if t.After(last) {
+			last = t
+		}
+	}
+	if e.Series != nil && e.Series.LastObservedTime.After(last) {
+		last = e.Series.LastObservedTime.Time
+	}
+	return last
 }
 
 // portForwardEcho forwards a local port to the pod's 8080 with kubectl through the upper
