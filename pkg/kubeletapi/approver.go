@@ -5,7 +5,6 @@ import (
 	"crypto/x509"
 	"encoding/pem"
 	"fmt"
-	"slices"
 	"time"
 
 	authenticationv1 "k8s.io/api/authentication/v1"
@@ -13,9 +12,11 @@ import (
 	corev1 "k8s.io/api/core/v1"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	"k8s.io/apimachinery/pkg/fields"
+	"k8s.io/apimachinery/pkg/util/sets"
 	"k8s.io/apimachinery/pkg/util/wait"
 	"k8s.io/client-go/kubernetes"
 	"k8s.io/klog/v2"
+	"k8s.io/kubernetes/pkg/apis/certificates"
 )
 
 // approveInterval is how often pending requests are looked for. The first certificate
@@ -91,7 +92,7 @@ func (a *approver) approvePending(ctx context.Context) error {
 
 // shouldApprove reports whether csr is a pending kubelet-serving request of this node,
 // made by self, and why not otherwise. It checks what the kubelet-serving signer checks
-// and who asked, so that the node can never approve a certificate for anyone else.
+// (with the signer's own validation) and who asked, so that the node can never approve a certificate for anyone else.
 func shouldApprove(csr *certificatesv1.CertificateSigningRequest, nodeName, self string) (bool, string) {
 	for _, c := range csr.Status.Conditions {
 		switch c.Type {
@@ -116,23 +117,13 @@ func shouldApprove(csr *certificatesv1.CertificateSigningRequest, nodeName, self
 	if req.Subject.CommonName != "system:node:"+nodeName {
 		return false, "common name " + req.Subject.CommonName
 	}
-	if !slices.Equal(req.Subject.Organization, []string{"system:nodes"}) {
-		return false, fmt.Sprintf("organizations %v", req.Subject.Organization)
-	}
-	if len(req.EmailAddresses) > 0 || len(req.URIs) > 0 {
-		return false, "email or URI subject alternative names"
-	}
-	if len(req.DNSNames)+len(req.IPAddresses) == 0 {
-		return false, "no DNS or IP subject alternative names"
-	}
-	allowed := []certificatesv1.KeyUsage{certificatesv1.UsageDigitalSignature, certificatesv1.UsageKeyEncipherment, certificatesv1.UsageServerAuth}
+	// The shape the kubelet-serving signer signs (organization, SANs, exact usages).
+	usages := sets.NewString()
 	for _, u := range csr.Spec.Usages {
-		if !slices.Contains(allowed, u) {
-			return false, "usage " + string(u)
-		}
+		usages.Insert(string(u))
 	}
-	if !slices.Contains(csr.Spec.Usages, certificatesv1.UsageServerAuth) {
-		return false, "no server auth usage"
+	if err := certificates.ValidateKubeletServingCSR(req, usages); err != nil {
+		return false, err.Error()
 	}
 	return true, ""
 }

@@ -191,6 +191,9 @@ func TestShouldApprove(t *testing.T) {
 		{name: "email SAN", csr: csr(func(c *certificatesv1.CertificateSigningRequest) {
 			c.Spec.Request = request(&x509.CertificateRequest{Subject: good.Subject, DNSNames: []string{"vnode"}, EmailAddresses: []string{"a@b.c"}})
 		})},
+		{name: "server auth alone, which the signer refuses", csr: csr(func(c *certificatesv1.CertificateSigningRequest) {
+			c.Spec.Usages = []certificatesv1.KeyUsage{certificatesv1.UsageServerAuth}
+		})},
 		{name: "garbage", csr: csr(func(c *certificatesv1.CertificateSigningRequest) { c.Spec.Request = []byte("nope") })},
 	}
 	for _, tt := range tests {
