@@ -50,7 +50,14 @@ func (p *Provider) createPod(ctx context.Context, upper *corev1.Pod) error {
 	}
 	_, err = p.cfg.Lower.CoreV1().Pods(desired.Namespace).Create(ctx, desired, metav1.CreateOptions{})
 	if apierrors.IsAlreadyExists(err) {
-		err = p.adopt(ctx, upper)
+		var live *corev1.Pod
+		live, err = p.cfg.Lower.CoreV1().Pods(desired.Namespace).Get(ctx, upper.Name, metav1.GetOptions{})
+		switch {
+		case apierrors.IsNotFound(err):
+			err = fmt.Errorf("lower pod %s/%s vanished while being created; retrying", desired.Namespace, upper.Name)
+		case err == nil:
+			err = p.adopt(ctx, upper, live)
+		}
 	}
 	if err != nil {
 		return err
@@ -59,16 +66,9 @@ func (p *Provider) createPod(ctx context.Context, upper *corev1.Pod) error {
 	return nil
 }
 
-// adopt resolves a name collision on create.
-func (p *Provider) adopt(ctx context.Context, upper *corev1.Pod) error {
-	lowerNS := p.cfg.Owner.Namespaces.ToLower(upper.Namespace)
-	live, err := p.cfg.Lower.CoreV1().Pods(lowerNS).Get(ctx, upper.Name, metav1.GetOptions{})
-	if apierrors.IsNotFound(err) {
-		return fmt.Errorf("lower pod %s/%s vanished while being created; retrying", lowerNS, upper.Name)
-	}
-	if err != nil {
-		return err
-	}
+// adopt resolves a name collision with live, the lower pod of upper's name.
+func (p *Provider) adopt(ctx context.Context, upper, live *corev1.Pod) error {
+	lowerNS := live.Namespace
 	if !p.cfg.Owner.Owns(live) {
 		msg := fmt.Sprintf("the lower cluster already has a pod %s/%s that this virtual node did not create; it is left untouched and this pod stays Pending", lowerNS, upper.Name)
 		p.cfg.Recorder.Event(upper, corev1.EventTypeWarning, ReasonForeignPod, msg)
@@ -168,7 +168,7 @@ func (p *Provider) updatePod(ctx context.Context, upper *corev1.Pod) error {
 		return err
 	}
 	if !p.cfg.Owner.Owns(lower) || translate.UpperUID(lower) != upper.UID {
-		return p.adopt(ctx, upper)
+		return p.adopt(ctx, upper, lower)
 	}
 	if err := p.ensureDependencies(ctx, upper.Namespace, desired); err != nil {
 		return err
