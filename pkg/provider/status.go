@@ -90,8 +90,10 @@ func (p *Provider) reconcile(ctx context.Context, key string) error {
 	case !haveLower:
 		return p.recreateIfLost(ctx, upper)
 	}
-	want := translate.StatusToUpper(upper, lower)
-	if apiequality.Semantic.DeepEqual(want.Status, upper.Status) {
+	// Every owned pod is re-checked every statusRecheck: compare the status alone, and
+	// copy the pod only to send it.
+	want := translate.StatusOf(upper, lower)
+	if apiequality.Semantic.DeepEqual(want, upper.Status) {
 		p.sent.Delete(key)
 		return nil
 	}
@@ -100,19 +102,19 @@ func (p *Provider) reconcile(ctx context.Context, key string) error {
 	}
 	if v, ok := p.sent.Load(key); ok {
 		s := v.(sentStatus)
-		if apiequality.Semantic.DeepEqual(s.status, want.Status) {
+		if apiequality.Semantic.DeepEqual(s.status, want) {
 			if time.Since(s.at) < staleStatus {
 				return nil // sent; virtual-kubelet is writing it
 			}
 			// virtual-kubelet drops a notification equal to the last one it received,
 			// written or not: once a write is lost, only a write of our own repairs it.
-			p.sent.Store(key, sentStatus{at: time.Now(), status: want.Status})
+			p.sent.Store(key, sentStatus{at: time.Now(), status: want})
 			return p.repairStatus(ctx, upper, lower)
 		}
 	}
-	p.sent.Store(key, sentStatus{at: time.Now(), status: *want.Status.DeepCopy()})
+	p.sent.Store(key, sentStatus{at: time.Now(), status: want})
 	observeStatusLag(lower)
-	p.notify(want)
+	p.notify(translate.WithStatus(upper, *want.DeepCopy()))
 	return nil
 }
 

@@ -8,9 +8,22 @@ import (
 // for virtual-kubelet's status update (which writes the object it is given, so its
 // metadata must be the upper pod's own: deletionGracePeriodSeconds is immutable).
 func StatusToUpper(upper, lower *corev1.Pod) *corev1.Pod {
-	out := upper.DeepCopy()
+	return WithStatus(upper, StatusOf(upper, lower))
+}
+
+// WithStatus returns a copy of the upper pod's metadata and spec with status st (which
+// it takes over, not copies).
+func WithStatus(upper *corev1.Pod, st corev1.PodStatus) *corev1.Pod {
+	return &corev1.Pod{TypeMeta: upper.TypeMeta, ObjectMeta: *upper.ObjectMeta.DeepCopy(), Spec: *upper.Spec.DeepCopy(), Status: st}
+}
+
+// StatusOf is the status the upper pod should have: the lower pod's, with the upper
+// pod's generation observed and its QOS class kept (the lower one only fills a gap).
+// The result shares nothing with either pod. Comparing it with the upper pod's status
+// tells whether a write is due without copying the whole pod.
+func StatusOf(upper, lower *corev1.Pod) corev1.PodStatus {
+	st := *upper.Status.DeepCopy()
 	ls := lower.Status
-	st := &out.Status
 	st.Phase = ls.Phase
 	st.Conditions = append([]corev1.PodCondition(nil), ls.Conditions...)
 	st.Message = ls.Message
@@ -27,7 +40,7 @@ func StatusToUpper(upper, lower *corev1.Pod) *corev1.Pod {
 	if st.QOSClass == "" {
 		st.QOSClass = ls.QOSClass
 	}
-	return out
+	return st
 }
 
 func copyStatuses(in []corev1.ContainerStatus) []corev1.ContainerStatus {

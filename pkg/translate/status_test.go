@@ -140,3 +140,22 @@ func TestStatusToUpper(t *testing.T) {
 		})
 	}
 }
+
+// BenchmarkStatusCheck is the provider's periodic status re-check of one owned pod:
+// computing the upper pod with the lower status (what it did) versus the status alone
+// (what it does; the pod is built only when a write is due).
+func BenchmarkStatusCheck(b *testing.B) {
+	upper, lower := upperForStatus(), upperForStatus(func(p *corev1.Pod) { p.Status = runningStatus() })
+	b.Run("pod", func(b *testing.B) {
+		b.ReportAllocs()
+		for b.Loop() {
+			_ = translate.StatusToUpper(upper, lower)
+		}
+	})
+	b.Run("status", func(b *testing.B) {
+		b.ReportAllocs()
+		for b.Loop() {
+			_ = translate.StatusOf(upper, lower)
+		}
+	})
+}
