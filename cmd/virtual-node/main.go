@@ -6,6 +6,9 @@ import (
 	"os"
 
 	"k8s.io/component-base/cli"
+	// Every work queue (virtual-kubelet's, the status queue, each reflector's) reports
+	// depth, adds, latency and retries as workqueue_* metrics, by queue name.
+	_ "k8s.io/component-base/metrics/prometheus/workqueue"
 
 	"github.com/tensile-kube/tensile/pkg/virtualnode"
 )

@@ -34,15 +34,10 @@ var (
 		Namespace: "tensile", Subsystem: "virtual_node", Name: "pods_managed",
 		Help: "Lower pods created and owned by this virtual node.",
 	})
-	// QueueDepth is the depth of the pod status queue.
-	QueueDepth = metrics.NewGauge(&metrics.GaugeOpts{
-		Namespace: "tensile", Subsystem: "virtual_node", Name: "status_queue_depth",
-		Help: "Pods waiting for their status to be reflected upstairs.",
-	})
 )
 
 func init() {
-	legacyregistry.MustRegister(podOps, lowerErrors, statusLag, statusRepairs, PodsManaged, QueueDepth)
+	legacyregistry.MustRegister(podOps, lowerErrors, statusLag, statusRepairs, PodsManaged)
 }
 
 func observeOp(op string, err error, start time.Time) {

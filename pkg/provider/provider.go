@@ -333,6 +333,3 @@ func (p *Provider) requeueOwned(context.Context) {
 		}
 	}
 }
-
-// QueueLen is the status queue's depth, for metrics.
-func (p *Provider) QueueLen() int { return p.queue.Len() }

@@ -284,7 +284,8 @@ func (r *Reflector[T]) Run(ctx context.Context) {
 	<-ctx.Done()
 }
 
-// Len is the queue depth, for metrics.
+// Len is the queue depth (exported as workqueue_depth{name="reflector_<kind>"} where
+// the command installs component-base's work-queue metrics).
 func (r *Reflector[T]) Len() int { return r.queue.Len() }
 
 func (r *Reflector[T]) worker(ctx context.Context) {

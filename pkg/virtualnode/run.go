@@ -301,7 +301,6 @@ func reportGauges(ctx context.Context, p *provider.Provider) {
 			if pods, err := p.OwnedLowerPods(); err == nil { // counted from the cache, no copies
 				provider.PodsManaged.Set(float64(len(pods)))
 			}
-			provider.QueueDepth.Set(float64(p.QueueLen()))
 		}
 	}
 }

@@ -92,7 +92,8 @@ func TestVirtualNodeOperations(t *testing.T) {
 			strings.Contains(body, "tensile_virtual_node_pods_managed 1") &&
 			strings.Contains(body, `tensile_virtual_node_pod_operation_duration_seconds_count{operation="create",result="success"}`) &&
 			strings.Contains(body, "tensile_virtual_node_status_sync_lag_seconds_count") &&
-			strings.Contains(body, "tensile_virtual_node_status_queue_depth")
+			strings.Contains(body, `workqueue_depth{name="pod_status"}`) &&
+			strings.Contains(body, `workqueue_adds_total{name="reflector_configmap"}`)
 		return ok, fmt.Sprintf("code %d, %d bytes", code, len(body))
 	})
 }
