@@ -4,7 +4,7 @@
 #  1. the test bed: upper, lower-a, lower-b (hack/testbed.sh up)
 #  2. virtual nodes vk-a (lower-a) and vk-b (lower-b), the multi-scheduler, the webhook
 #     and the descheduler loop, as background processes on 127.0.0.1
-#  3. the walkthrough workload (../shared/demo) with its local PV pinned to vk-a
+#  3. the walkthrough workload (examples/walkthrough) with its local PV pinned to vk-a
 #  4. a printout: the nodes, the pod Running above and below with one IP
 #
 # Everything keeps running; `make testbed-down` stops every process this started
@@ -14,7 +14,7 @@ root=$(cd "$(dirname "$0")/.." && pwd)
 cd "$root"
 state=$root/.testbed
 bin=$root/bin
-shared=${SHARED_DIR:-$root/../shared}
+walk=$root/examples/walkthrough
 k() { local c=$1; shift; "$bin/kubectl" --kubeconfig "$state/$c.kubeconfig" "$@"; }
 
 hack/testbed.sh up
@@ -65,8 +65,8 @@ done
 
 # The walkthrough: a local PV below pinned to a real lower-a node, the workload above
 # with its PV pinned to the virtual node vk-a (the document's vk-node).
-sed 's/NODE/lower-a-node-0/' "$shared/demo/seed-lower-pv.yaml" | k lower-a apply -f - >/dev/null
-sed 's/vk-node/vk-a/' "$shared/demo/seed-workload.yaml" | k upper apply -n default -f - >/dev/null
+sed 's/NODE/lower-a-node-0/' "$walk/lower-pv.yaml" | k lower-a apply -f - >/dev/null
+sed 's/vk-node/vk-a/' "$walk/workload.yaml" | k upper apply -n default -f - >/dev/null
 k upper wait --for=jsonpath='{.status.phase}'=Running pod/vk-demo -n default --timeout=90s >/dev/null
 k lower-a wait --for=jsonpath='{.status.phase}'=Running pod/vk-demo -n default --timeout=30s >/dev/null
 

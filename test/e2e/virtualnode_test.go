@@ -23,15 +23,15 @@ const ownerLabel = "tensile.dev/virtual-node"
 func TestSeedWalkthrough(t *testing.T) {
 	ctx := context.Background()
 	vn := startVirtualNode(t, "vk-node", lowerA)
-	shared := filepath.Join(repoRoot, "..", "shared", "demo")
-	applyFile(t, lowerA, filepath.Join(shared, "seed-lower-pv.yaml"), "NODE", "lower-a-node-0")
+	walk := filepath.Join(repoRoot, "examples", "walkthrough")
+	applyFile(t, lowerA, filepath.Join(walk, "lower-pv.yaml"), "NODE", "lower-a-node-0")
 	t.Cleanup(func() {
 		for _, c := range []*Cluster{upper, lowerA} {
 			_ = c.Client.CoreV1().PersistentVolumes().Delete(context.Background(), "vk-demo", metav1.DeleteOptions{})
 		}
 	})
 	ns := createNamespace(t, upper, "seed")
-	applyNamespaced(t, upper, ns, filepath.Join(shared, "seed-workload.yaml"))
+	applyNamespaced(t, upper, ns, filepath.Join(walk, "workload.yaml"))
 
 	t.Run("node is Ready with the lower version, labels, taint and capacity", func(t *testing.T) {
 		lowerVersion, err := lowerA.Client.Discovery().ServerVersion()
