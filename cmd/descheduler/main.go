@@ -57,7 +57,7 @@ func registerAfterSetup(cmd *cobra.Command) {
 // pluginOptions builds the plugin's exclusion store from the same connection flags the
 // descheduler uses, and passes --dry-run on: the store writes to the real cluster,
 // outside the sandbox clientset upstream gives plugins in dry-run mode. In dry-run mode
-// it also gives the plugin a client of the real cluster to read pods with.
+// it also gives the plugin a client of the real cluster, to fill upstream's sandbox from.
 func pluginOptions(fs *pflag.FlagSet) (recreateunschedulable.Options, error) {
 	kubeconfig, _ := fs.GetString("kubeconfig")
 	dryRun, _ := fs.GetBool("dry-run")
@@ -82,7 +82,7 @@ func pluginOptions(fs *pflag.FlagSet) (recreateunschedulable.Options, error) {
 	}
 	opts := recreateunschedulable.Options{Exclusions: store, DryRun: dryRun}
 	if dryRun {
-		// Read-only: the plugin waits for upstream's sandbox to hold the live pods.
+		// Read-only: the plugin lists the cluster into upstream's sandbox (sandbox.go).
 		if opts.Live, err = kubernetes.NewForConfig(cfg); err != nil {
 			return recreateunschedulable.Options{}, fmt.Errorf("building the client: %w", err)
 		}

@@ -52,12 +52,10 @@ type Options struct {
 	// Events records Events; nil means ClientEvents over the handle's clientset (in
 	// dry-run mode upstream hands plugins a sandbox clientset, so nothing escapes).
 	Events EventSink
-	// Live reads the real cluster, for dry-run mode only: before a cycle, the plugin
-	// waits until upstream's sandbox caches hold the pods it would move (see
-	// awaitSandbox). Nil: no wait.
+	// Live reads the real cluster, for dry-run mode only: the plugin fills upstream's
+	// sandbox from it when it is built and decides from its pods (see sandbox.go).
+	// Nil: the plugin reads the sandbox as upstream filled it.
 	Live kubernetes.Interface
-	// SandboxWait bounds that wait; 0 means DefaultSandboxWait.
-	SandboxWait time.Duration
 }
 
 // RecreateUnschedulable is the plugin. See the package documentation.
@@ -108,8 +106,12 @@ func NewWithOptions(ctx context.Context, args runtime.Object, handle frameworkty
 	if opts.Events == nil {
 		opts.Events = NewClientEvents(handle.ClientSet(), logger)
 	}
-	if opts.SandboxWait <= 0 {
-		opts.SandboxWait = DefaultSandboxWait
+	if tracker := sandboxTracker(handle.ClientSet()); opts.DryRun && opts.Live != nil && tracker != nil {
+		n, err := primeSandbox(ctx, opts.Live, tracker)
+		if err != nil {
+			return nil, fmt.Errorf("dry run: filling the sandbox from the cluster: %w", err)
+		}
+		logger.V(2).Info("Dry run: filled the sandbox from the cluster", "objects", n)
 	}
 	var include, exclude sets.Set[string]
 	if a.Namespaces != nil {
@@ -157,8 +159,10 @@ func (p *RecreateUnschedulable) Deschedule(ctx context.Context, nodes []*v1.Node
 		if !p.virtualNodes.Matches(labels.Set(node.Labels)) {
 			continue
 		}
-		p.awaitSandbox(ctx, node.Name, now)
-		pods, err := podutil.ListAllPodsOnANode(node.Name, p.handle.GetPodsAssignedToNodeFunc(), p.podFilter)
+		pods, live, err := p.sandboxPods(ctx, node.Name)
+		if !live && err == nil {
+			pods, err = podutil.ListAllPodsOnANode(node.Name, p.handle.GetPodsAssignedToNodeFunc(), p.podFilter)
+		}
 		if err != nil {
 			return &frameworktypes.Status{Err: fmt.Errorf("listing the pods of node %s: %w", node.Name, err)}
 		}

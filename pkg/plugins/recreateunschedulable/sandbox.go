@@ -2,58 +2,114 @@ package recreateunschedulable
 
 import (
 	"context"
-	"time"
+	"fmt"
 
 	v1 "k8s.io/api/core/v1"
+	apierrors "k8s.io/apimachinery/pkg/api/errors"
+	"k8s.io/apimachinery/pkg/api/meta"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	"k8s.io/apimachinery/pkg/fields"
-	"k8s.io/apimachinery/pkg/types"
-	"k8s.io/apimachinery/pkg/util/sets"
-	"k8s.io/apimachinery/pkg/util/wait"
+	"k8s.io/apimachinery/pkg/runtime"
+	"k8s.io/client-go/kubernetes"
+	clienttesting "k8s.io/client-go/testing"
 	"k8s.io/klog/v2"
 )
 
-// DefaultSandboxWait bounds how long a dry run waits for the sandbox's pod cache.
-const DefaultSandboxWait = 10 * time.Second
-
-// awaitSandbox waits, in dry-run mode, until the handle's pod cache holds every pod the
-// live cluster has on node that the plugin would move at now.
+// In dry-run mode upstream hands plugins a sandbox: a fake clientset whose tracker is
+// fed by the real informers' event handlers, and informers over that fake clientset.
+// Upstream v0.36 starts and syncs the sandbox's informers before the real ones feed
+// the tracker, so the first cycle of a run-once dry run sees no nodes or pods, or some
+// of them (kubernetes-sigs/descheduler#1917): it skips the cycle ("requires >=2
+// nodes") or reports that nothing would move.
 //
-// In dry-run mode the handle reads upstream's sandbox: a fake clientset and informers
-// fed from the real informers. Upstream v0.36 starts and syncs the sandbox's informers
-// before the real ones feed it, so the first cycle of a run-once descheduler can find
-// them still empty or partly filled (kubernetes-sigs/descheduler#1917). The dry run
-// would then report that nothing would move. The wait is bounded by Options.SandboxWait.
-// After that the plugin reports on what the sandbox holds, and logs that it may be
-// incomplete. Outside dry-run mode, or without Options.Live, it returns at once.
-func (p *RecreateUnschedulable) awaitSandbox(ctx context.Context, node string, now time.Time) {
-	if !p.opts.DryRun || p.opts.Live == nil {
-		return
+// The plugin is built before those informers start, so it fills the tracker itself
+// from the real cluster (primeSandbox): the sandbox's informers then list a complete
+// cluster when they sync, and the first cycle sees it. The real informers' later adds
+// of the same objects are ignored upstream (AlreadyExists), their updates and deletes
+// apply as usual. An object that changed between the two lists is stale in the
+// sandbox until its next change, so the plugin decides from live pods (sandboxPods),
+// which it also writes into the tracker for the sandbox's evictor to act on.
+
+// sandboxTracker returns the object tracker behind a dry run's fake clientset, or nil
+// when cs is not one (a real run, or upstream changed how dry runs work).
+func sandboxTracker(cs kubernetes.Interface) clienttesting.ObjectTracker {
+	if t, ok := cs.(interface {
+		Tracker() clienttesting.ObjectTracker
+	}); ok {
+		return t.Tracker()
 	}
-	logger := klog.FromContext(ctx).WithValues("node", node)
-	live, err := p.opts.Live.CoreV1().Pods(metav1.NamespaceAll).List(ctx, metav1.ListOptions{
+	return nil
+}
+
+// primeSandbox copies what upstream's sandbox mirrors (nodes, pods, namespaces,
+// priority classes, PodDisruptionBudgets, claims) from live into tracker.
+func primeSandbox(ctx context.Context, live kubernetes.Interface, tracker clienttesting.ObjectTracker) (int, error) {
+	all := metav1.ListOptions{}
+	lists := []func() (runtime.Object, error){
+		func() (runtime.Object, error) { return live.CoreV1().Nodes().List(ctx, all) },
+		func() (runtime.Object, error) { return live.CoreV1().Namespaces().List(ctx, all) },
+		func() (runtime.Object, error) { return live.CoreV1().Pods(metav1.NamespaceAll).List(ctx, all) },
+		func() (runtime.Object, error) {
+			return live.CoreV1().PersistentVolumeClaims(metav1.NamespaceAll).List(ctx, all)
+		},
+		func() (runtime.Object, error) { return live.SchedulingV1().PriorityClasses().List(ctx, all) },
+		func() (runtime.Object, error) {
+			return live.PolicyV1().PodDisruptionBudgets(metav1.NamespaceAll).List(ctx, all)
+		},
+	}
+	n := 0
+	for _, list := range lists {
+		obj, err := list()
+		if err != nil {
+			return n, err
+		}
+		items, err := meta.ExtractList(obj)
+		if err != nil {
+			return n, err
+		}
+		for _, item := range items {
+			if acc, err := meta.Accessor(item); err == nil {
+				acc.SetManagedFields(nil) // as upstream's informers trim them
+			}
+			if err := tracker.Add(item); err != nil && !apierrors.IsAlreadyExists(err) {
+				return n, err
+			}
+			n++
+		}
+	}
+	return n, nil
+}
+
+// sandboxPods returns, in dry-run mode with a live client, the pods the live cluster
+// has on node, written into the sandbox's tracker (added, or replacing a stale copy)
+// so that the sandbox's evictor finds them. ok is false outside that mode: the caller
+// reads the handle's pod cache, as in a real run.
+func (p *RecreateUnschedulable) sandboxPods(ctx context.Context, node string) (pods []*v1.Pod, ok bool, err error) {
+	tracker := sandboxTracker(p.handle.ClientSet())
+	if !p.opts.DryRun || p.opts.Live == nil || tracker == nil {
+		return nil, false, nil
+	}
+	list, err := p.opts.Live.CoreV1().Pods(metav1.NamespaceAll).List(ctx, metav1.ListOptions{
 		FieldSelector: fields.OneTermEqualSelector("spec.nodeName", node).String(),
 	})
 	if err != nil {
-		logger.Error(err, "Dry run: listing the node's pods in the cluster; the report may be incomplete")
-		return
+		return nil, true, fmt.Errorf("dry run: listing the pods of node %s: %w", node, err)
 	}
-	want := sets.New[types.UID]()
-	for i := range live.Items {
-		pod := &live.Items[i]
-		if _, _, ok := p.selection.why(pod, now); ok && p.podFilter(pod) {
-			want.Insert(pod.UID)
+	gvr := v1.SchemeGroupVersion.WithResource("pods")
+	for i := range list.Items {
+		pod := &list.Items[i]
+		if pod.Spec.NodeName != node || !p.podFilter(pod) {
+			continue
 		}
+		pod.ManagedFields = nil
+		err := tracker.Add(pod)
+		if apierrors.IsAlreadyExists(err) {
+			err = tracker.Update(gvr, pod, pod.Namespace)
+		}
+		if err != nil {
+			return nil, true, fmt.Errorf("dry run: copying pod %s into the sandbox: %w", klog.KObj(pod), err)
+		}
+		pods = append(pods, pod)
 	}
-	if want.Len() == 0 {
-		return
-	}
-	err = wait.PollUntilContextTimeout(ctx, 50*time.Millisecond, p.opts.SandboxWait, true, func(context.Context) (bool, error) {
-		pods, err := p.handle.GetPodsAssignedToNodeFunc()(node, func(pod *v1.Pod) bool { return want.Has(pod.UID) })
-		return err == nil && len(pods) == want.Len(), nil
-	})
-	if err != nil {
-		logger.Info("Dry run: the descheduler's sandbox has not caught up with the cluster (kubernetes-sigs/descheduler#1917); the report may be incomplete",
-			"waited", p.opts.SandboxWait, "pods", want.Len())
-	}
+	return pods, true, nil
 }
