@@ -2,17 +2,21 @@ package provider
 
 import (
 	"context"
+	"errors"
 	"fmt"
+	"strings"
 	"time"
 
 	"github.com/virtual-kubelet/virtual-kubelet/errdefs"
 	corev1 "k8s.io/api/core/v1"
+	apiequality "k8s.io/apimachinery/pkg/api/equality"
 	apierrors "k8s.io/apimachinery/pkg/api/errors"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	"k8s.io/apimachinery/pkg/types"
 	"k8s.io/apimachinery/pkg/util/sets"
 	"k8s.io/klog/v2"
 
+	"github.com/tensile-kube/tensile/pkg/reflector"
 	"github.com/tensile-kube/tensile/pkg/translate"
 )
 
@@ -21,6 +25,21 @@ const (
 	ReasonForeignPod      = "ForeignLowerPod"
 	ReasonLowerRecreated  = "LowerPodRecreated"
 	ReasonDependencyError = "LowerDependencyFailed"
+	// ReasonDependencyNotFound: a PVC or ServiceAccount the pod needs is missing above.
+	ReasonDependencyNotFound = "DependencyNotFound"
+	// ReasonForeignObject: a missing optional ConfigMap or Secret would be replaced by a
+	// lower object of that name that is not ours (the reflector's reason for such objects).
+	ReasonForeignObject = reflector.ReasonForeignObject
+)
+
+// The reasons a kubelet gives for missing ConfigMaps and Secrets, which virtual-kubelet's
+// e2e suite waits for. They are the strings of virtual-kubelet's internal/podutils,
+// which cannot be imported.
+const (
+	ReasonMandatoryConfigMapNotFound = "MandatoryConfigMapNotFound"
+	ReasonMandatorySecretNotFound    = "MandatorySecretNotFound"
+	ReasonOptionalConfigMapNotFound  = "OptionalConfigMapNotFound"
+	ReasonOptionalSecretNotFound     = "OptionalSecretNotFound"
 )
 
 func podKey(namespace, name string) string { return namespace + "/" + name }
@@ -44,10 +63,28 @@ func (p *Provider) createPod(ctx context.Context, upper *corev1.Pod) error {
 	if err := p.ensureNamespace(ctx, upper.Namespace); err != nil {
 		return err
 	}
+	key := podKey(upper.Namespace, upper.Name)
+	blocked, err := p.checkUpperDependencies(ctx, upper, translate.PodDependencies(desired))
+	if err != nil {
+		return err
+	}
+	if blocked != "" {
+		p.wait(upper, blocked)
+		return nil
+	}
 	if err := p.ensureDependencies(ctx, upper.Namespace, desired); err != nil {
+		if errors.Is(err, reflector.ErrForeign) {
+			// A lower object of ours cannot be made: wait, as for a missing one.
+			if !p.waitingFor(upper, err.Error()) {
+				p.cfg.Recorder.Eventf(upper, corev1.EventTypeWarning, ReasonForeignObject, "The pod waits: %v", err)
+			}
+			p.wait(upper, err.Error())
+			return nil
+		}
 		p.cfg.Recorder.Eventf(upper, corev1.EventTypeWarning, ReasonDependencyError, "%v", err)
 		return err
 	}
+	p.waiting.Delete(key)
 	_, err = p.cfg.Lower.CoreV1().Pods(desired.Namespace).Create(ctx, desired, metav1.CreateOptions{})
 	if apierrors.IsAlreadyExists(err) {
 		var live *corev1.Pod
@@ -62,8 +99,23 @@ func (p *Provider) createPod(ctx context.Context, upper *corev1.Pod) error {
 	if err != nil {
 		return err
 	}
-	p.views.Store(podKey(upper.Namespace, upper.Name), upper.DeepCopy())
+	p.views.Store(key, upper.DeepCopy())
 	return nil
+}
+
+// wait keeps upper Pending without a lower pod, as a kubelet keeps a pod whose Secret is
+// missing: its containers wait with CreateContainerConfigError and the reason. The
+// pod is not failed (virtual-kubelet would fail a restartPolicy Never pod on a create
+// error, burning a Job's backoffLimit): reconcile tries again every statusRecheck, and
+// the pod starts once its dependencies exist above.
+func (p *Provider) wait(upper *corev1.Pod, why string) {
+	key := podKey(upper.Namespace, upper.Name)
+	p.waiting.Store(key, waitingPod{uid: upper.UID, why: why})
+	st := translate.WaitingStatus(upper, translate.ReasonCreateContainerConfigError, why)
+	if apiequality.Semantic.DeepEqual(st, upper.Status) || p.notify == nil {
+		return
+	}
+	p.notify(translate.WithStatus(upper, st))
 }
 
 // adopt resolves a name collision with live, the lower pod of upper's name.
@@ -136,6 +188,79 @@ func (p *Provider) ensureDependencies(ctx context.Context, upperNS string, pod *
 	return nil
 }
 
+// checkUpperDependencies looks up above every object the lower pod will use: the
+// lower kubelet would otherwise use the lower cluster's object of that name, which an
+// upper user must never read. A missing required one, or a missing optional one that a
+// foreign lower object of its name would stand in for, blocks the pod: blocked says
+// why. A missing optional one is otherwise reported and the pod goes on, as with a
+// kubelet. Each missing object gets its own Event, once per wait (reconcile checks a
+// waiting pod again every statusRecheck).
+func (p *Provider) checkUpperDependencies(ctx context.Context, upper *corev1.Pod, deps translate.Dependencies) (blocked string, err error) {
+	type event struct{ reason, msg string }
+	var events []event
+	var why []string
+	for _, c := range []struct {
+		kind, display             string
+		names, optional           sets.Set[string]
+		mandatoryWhy, optionalWhy string
+	}{
+		{"configmap", "ConfigMap", deps.ConfigMaps, deps.OptionalConfigMaps, ReasonMandatoryConfigMapNotFound, ReasonOptionalConfigMapNotFound},
+		{"secret", "Secret", deps.Secrets, deps.OptionalSecrets, ReasonMandatorySecretNotFound, ReasonOptionalSecretNotFound},
+		{"persistentvolumeclaim", "PersistentVolumeClaim", deps.PVCs, nil, ReasonDependencyNotFound, ""},
+		{"serviceaccount", "ServiceAccount", deps.ServiceAccounts, nil, ReasonDependencyNotFound, ""},
+	} {
+		dep := p.deps[c.kind]
+		for _, n := range sets.List(c.names) {
+			obj := fmt.Sprintf("%s %s/%s", c.display, upper.Namespace, n)
+			exists, err := dep.UpperExists(upper.Namespace, n)
+			if err != nil {
+				return "", fmt.Errorf("reading upper %s: %w", obj, err)
+			}
+			if exists {
+				continue
+			}
+			if !c.optional.Has(n) {
+				events = append(events, event{c.mandatoryWhy,
+					fmt.Sprintf("%s not found: the pod waits until it exists in the upper namespace %s", obj, upper.Namespace)})
+				why = append(why, obj+" not found")
+				continue
+			}
+			foreign, err := dep.LowerForeign(ctx, upper.Namespace, n)
+			if err != nil {
+				return "", fmt.Errorf("reading lower %s: %w", obj, err)
+			}
+			if foreign {
+				lowerObj := fmt.Sprintf("%s %s/%s", c.display, p.cfg.Owner.Namespaces.ToLower(upper.Namespace), n)
+				events = append(events, event{ReasonForeignObject, fmt.Sprintf(
+					"Optional %s not found, and the lower cluster has a %s that this virtual node did not create, which the pod would use instead: the pod waits until %s exists in the upper namespace %s or the lower object goes",
+					obj, lowerObj, n, upper.Namespace)})
+				why = append(why, fmt.Sprintf("optional %s not found and the lower %s, not ours, would be used instead", obj, lowerObj))
+				continue
+			}
+			events = append(events, event{c.optionalWhy, fmt.Sprintf("Optional %s not found: the pod starts without it", obj)})
+		}
+	}
+	blocked = strings.Join(why, "; ")
+	if blocked == "" || !p.waitingFor(upper, blocked) {
+		for _, e := range events {
+			p.cfg.Recorder.Event(upper, corev1.EventTypeWarning, e.reason, e.msg)
+		}
+	}
+	return blocked, nil
+}
+
+// waitingFor reports whether upper already waits, for the reason why.
+func (p *Provider) waitingFor(upper *corev1.Pod, why string) bool {
+	v, ok := p.waiting.Load(podKey(upper.Namespace, upper.Name))
+	return ok && v.(waitingPod) == waitingPod{uid: upper.UID, why: why}
+}
+
+// waitingPod is an upper pod whose lower pod is not created yet, and why.
+type waitingPod struct {
+	uid types.UID
+	why string
+}
+
 // dependencies returns what a translated (lower) pod uses, by reflector kind.
 func dependencies(pod *corev1.Pod) map[string]sets.Set[string] {
 	d := translate.PodDependencies(pod)
@@ -205,6 +330,7 @@ func (p *Provider) deletePod(ctx context.Context, upper *corev1.Pod) error {
 	key := types.NamespacedName{Namespace: upper.Namespace, Name: upper.Name}
 	p.views.Delete(key.String())
 	p.sent.Delete(key.String())
+	p.waiting.Delete(key.String())
 	for _, d := range p.deps {
 		d.Release(key)
 	}

@@ -521,19 +521,18 @@ func TestUpdatePodCreatesMissing(t *testing.T) {
 	}
 }
 
-// TestCreatePodDependencyFailure: a dependency that cannot be reflected (a foreign
-// ConfigMap of the name below) fails the create with a LowerDependencyFailed event on
-// the upper pod, and no pod is created.
-func TestCreatePodDependencyFailure(t *testing.T) {
+// TestCreatePodDependencyInTheWay: a dependency that cannot be reflected (a foreign
+// ConfigMap of the name below) keeps the pod waiting, with a ForeignObjectExists event
+// on the upper pod, and no pod is created; the foreign object is left alone.
+func TestCreatePodDependencyInTheWay(t *testing.T) {
 	foreignCM := &corev1.ConfigMap{ObjectMeta: metav1.ObjectMeta{Name: "cfg", Namespace: "app", UID: "foreign-cm"},
 		Data: map[string]string{"owner": "the lower cluster"}}
 	e := newEnv(t, owner, upperDeps(), objects(foreignCM))
-	err := e.p.CreatePod(e.ctx, upperPod("web", "uid-1"))
-	if err == nil {
-		t.Fatal("CreatePod with a foreign ConfigMap in the way succeeded, want an error")
+	if err := e.p.CreatePod(e.ctx, upperPod("web", "uid-1")); err != nil {
+		t.Fatalf("CreatePod with a foreign ConfigMap in the way: %v, want the pod to wait (no error: virtual-kubelet would fail a restartPolicy Never pod)", err)
 	}
 	events := e.recorder.recorded()
-	want := recordedEvent{Object: "app/web", UID: "uid-1", Type: corev1.EventTypeWarning, Reason: provider.ReasonDependencyError}
+	want := recordedEvent{Object: "app/web", UID: "uid-1", Type: corev1.EventTypeWarning, Reason: provider.ReasonForeignObject}
 	if !slices.Contains(events, want) {
 		t.Errorf("events = %+v, want %+v among them", events, want)
 	}

@@ -64,12 +64,15 @@ type Config struct {
 }
 
 // dependency is what the provider needs of a reflector: track a pod's uses, ensure one
-// object below now, release a pod's uses.
+// object below now, release a pod's uses, and tell whether an object exists above and
+// whether a foreign one of its name is below (before a pod is created).
 type dependency interface {
 	Track(pod types.NamespacedName, names sets.Set[string])
 	Ensure(ctx context.Context, namespace, name string) error
 	Release(pod types.NamespacedName)
 	Run(ctx context.Context)
+	UpperExists(namespace, name string) (bool, error)
+	LowerForeign(ctx context.Context, upperNamespace, name string) (bool, error)
 }
 
 // Provider implements virtual-kubelet's PodLifecycleHandler and PodNotifier.
@@ -85,6 +88,9 @@ type Provider struct {
 	// so virtual-kubelet's podsEqual compares like with like and does not update the
 	// lower pod on every resync.
 	views sync.Map
+	// waiting holds, per upper pod key, a waitingPod: a pod whose lower pod waits for
+	// a dependency to exist above (see wait).
+	waiting sync.Map
 
 	queue  workqueue.TypedRateLimitingInterface[string]
 	notify func(*corev1.Pod)
@@ -323,6 +329,10 @@ func (p *Provider) seedUsage(ctx context.Context) {
 const statusRecheck = 10 * time.Second
 
 func (p *Provider) requeueOwned(context.Context) {
+	p.waiting.Range(func(k, _ any) bool {
+		p.queue.Add(k.(string))
+		return true
+	})
 	pods, err := p.OwnedLowerPods()
 	if err != nil {
 		return

@@ -76,6 +76,7 @@ func (p *Provider) reconcile(ctx context.Context, key string) error {
 	haveLower := lerr == nil
 	if apierrors.IsNotFound(uerr) {
 		p.sent.Delete(key)
+		p.waiting.Delete(key)
 		if haveLower {
 			return p.removeOrphan(ctx, lower)
 		}
@@ -87,6 +88,8 @@ func (p *Provider) reconcile(ctx context.Context, key string) error {
 	switch {
 	case upper.DeletionTimestamp != nil && !haveLower:
 		return p.finishUpperPod(ctx, upper)
+	case !haveLower && p.isWaiting(upper):
+		return p.createPod(ctx, upper) // its dependencies may exist by now
 	case !haveLower:
 		return p.recreateIfLost(ctx, upper)
 	}
@@ -144,6 +147,12 @@ func (p *Provider) repairStatus(ctx context.Context, upper, lower *corev1.Pod) e
 		_, err = p.cfg.Upper.CoreV1().Pods(cur.Namespace).UpdateStatus(ctx, translate.StatusToUpper(cur, lower), metav1.UpdateOptions{})
 		return err
 	})
+}
+
+// isWaiting reports whether upper's lower pod waits for a dependency (see wait).
+func (p *Provider) isWaiting(upper *corev1.Pod) bool {
+	v, ok := p.waiting.Load(podKey(upper.Namespace, upper.Name))
+	return ok && v.(waitingPod).uid == upper.UID
 }
 
 // recreateIfLost re-creates a lower pod that was deleted out of band while the upper pod

@@ -110,6 +110,10 @@ type Reflector[T Object] struct {
 	skipped sync.Map // object key -> why it was last skipped (logged once)
 }
 
+// ReasonForeignObject is the reason of the event recorded on an upper object when a
+// lower object of the same name is not ours.
+const ReasonForeignObject = "ForeignObjectExists"
+
 // ErrForeign is returned when a lower object of the same name exists and is not ours.
 var ErrForeign = errors.New("a lower-cluster object of the same name exists and was not created by this virtual node")
 
@@ -206,6 +210,29 @@ func (r *Reflector[T]) usedByPods(key string) bool {
 // are created below, so a pod never starts without its ConfigMaps, Secrets and PVCs.
 func (r *Reflector[T]) Ensure(ctx context.Context, namespace, name string) error {
 	return r.handle(ctx, namespace+"/"+name)
+}
+
+// UpperExists reports whether the upper object namespace/name exists (informer cache).
+func (r *Reflector[T]) UpperExists(namespace, name string) (bool, error) {
+	_, err := r.kind.UpperGet(namespace, name)
+	if apierrors.IsNotFound(err) {
+		return false, nil
+	}
+	return err == nil, err
+}
+
+// LowerForeign reports whether the lower namespace of upperNamespace holds an object
+// of the name that this node did not create: a lower pod referencing the name would
+// use it. It reads the API server, as the owned cache cannot see foreign objects.
+func (r *Reflector[T]) LowerForeign(ctx context.Context, upperNamespace, name string) (bool, error) {
+	live, err := r.kind.LowerGetLive(ctx, r.cfg.Owner.Namespaces.ToLower(upperNamespace), name)
+	if apierrors.IsNotFound(err) {
+		return false, nil
+	}
+	if err != nil {
+		return false, err
+	}
+	return !r.cfg.Owner.Owns(live), nil
 }
 
 // Handlers returns the event handlers for the upper and the lower (owned) informer.
@@ -398,7 +425,7 @@ func (r *Reflector[T]) create(ctx context.Context, upper, desired T) error {
 			return nil
 		}
 		if r.cfg.Recorder != nil {
-			r.cfg.Recorder.Eventf(upper, corev1.EventTypeWarning, "ForeignObjectExists",
+			r.cfg.Recorder.Eventf(upper, corev1.EventTypeWarning, ReasonForeignObject,
 				"Not reflecting %s %s/%s: the lower cluster has an object of that name that this virtual node did not create",
 				r.kind.Name, desired.GetNamespace(), desired.GetName())
 		}

@@ -11,6 +11,13 @@ type Dependencies struct {
 	Secrets         sets.Set[string]
 	PVCs            sets.Set[string]
 	ServiceAccounts sets.Set[string]
+
+	// OptionalConfigMaps and OptionalSecrets are the names in ConfigMaps and Secrets that
+	// the pod can start without, as a kubelet decides: every reference to the name is
+	// marked optional (imagePullSecrets always are: a kubelet pulls without a missing
+	// one). PVCs and ServiceAccounts are always required.
+	OptionalConfigMaps sets.Set[string]
+	OptionalSecrets    sets.Set[string]
 }
 
 // Objects every lower namespace has of its own, which a pod uses as they are: the
@@ -22,31 +29,48 @@ const (
 	rootCAConfigMap       = "kube-root-ca.crt"
 )
 
+// refs collects the names of one kind and those referenced at least once as required.
+type refs struct{ all, required sets.Set[string] }
+
+func newRefs() refs { return refs{all: sets.New[string](), required: sets.New[string]()} }
+
+func (r refs) add(name string, optional *bool) {
+	r.all.Insert(name)
+	if optional == nil || !*optional {
+		r.required.Insert(name)
+	}
+}
+
+// optional returns the names never referenced as required.
+func (r refs) optional() sets.Set[string] { return r.all.Difference(r.required) }
+
 // PodDependencies lists the ConfigMaps, Secrets, PVCs and ServiceAccount a pod
 // references through volumes, projected volumes, env, envFrom, imagePullSecrets and
-// serviceAccountName. Optional references are included: if the object exists upstairs
-// it must exist downstairs too.
+// serviceAccountName (init containers and containers; translation clears ephemeral
+// ones). Optional references are included: if the object exists upstairs it must
+// exist downstairs too; OptionalConfigMaps and OptionalSecrets say which they are.
 func PodDependencies(pod *corev1.Pod) Dependencies {
-	d := Dependencies{ConfigMaps: sets.New[string](), Secrets: sets.New[string](), PVCs: sets.New[string](),
-		ServiceAccounts: sets.New[string](pod.Spec.ServiceAccountName)}
+	optional := true
+	cms, secs := newRefs(), newRefs()
+	d := Dependencies{PVCs: sets.New[string](), ServiceAccounts: sets.New[string](pod.Spec.ServiceAccountName)}
 	for _, s := range pod.Spec.ImagePullSecrets {
-		d.Secrets.Insert(s.Name)
+		secs.add(s.Name, &optional)
 	}
 	for _, v := range pod.Spec.Volumes {
 		switch {
 		case v.ConfigMap != nil:
-			d.ConfigMaps.Insert(v.ConfigMap.Name)
+			cms.add(v.ConfigMap.Name, v.ConfigMap.Optional)
 		case v.Secret != nil:
-			d.Secrets.Insert(v.Secret.SecretName)
+			secs.add(v.Secret.SecretName, v.Secret.Optional)
 		case v.PersistentVolumeClaim != nil:
 			d.PVCs.Insert(v.PersistentVolumeClaim.ClaimName)
 		case v.Projected != nil:
 			for _, s := range v.Projected.Sources {
 				if s.ConfigMap != nil {
-					d.ConfigMaps.Insert(s.ConfigMap.Name)
+					cms.add(s.ConfigMap.Name, s.ConfigMap.Optional)
 				}
 				if s.Secret != nil {
-					d.Secrets.Insert(s.Secret.Name)
+					secs.add(s.Secret.Name, s.Secret.Optional)
 				}
 			}
 		}
@@ -55,27 +79,31 @@ func PodDependencies(pod *corev1.Pod) Dependencies {
 		for _, c := range list {
 			for _, e := range c.EnvFrom {
 				if e.ConfigMapRef != nil {
-					d.ConfigMaps.Insert(e.ConfigMapRef.Name)
+					cms.add(e.ConfigMapRef.Name, e.ConfigMapRef.Optional)
 				}
 				if e.SecretRef != nil {
-					d.Secrets.Insert(e.SecretRef.Name)
+					secs.add(e.SecretRef.Name, e.SecretRef.Optional)
 				}
 			}
 			for _, e := range c.Env {
 				if e.ValueFrom == nil {
 					continue
 				}
-				if e.ValueFrom.ConfigMapKeyRef != nil {
-					d.ConfigMaps.Insert(e.ValueFrom.ConfigMapKeyRef.Name)
+				if r := e.ValueFrom.ConfigMapKeyRef; r != nil {
+					cms.add(r.Name, r.Optional)
 				}
-				if e.ValueFrom.SecretKeyRef != nil {
-					d.Secrets.Insert(e.ValueFrom.SecretKeyRef.Name)
+				if r := e.ValueFrom.SecretKeyRef; r != nil {
+					secs.add(r.Name, r.Optional)
 				}
 			}
 		}
 	}
+	d.ConfigMaps, d.OptionalConfigMaps = cms.all, cms.optional()
+	d.Secrets, d.OptionalSecrets = secs.all, secs.optional()
 	d.ConfigMaps.Delete("", rootCAConfigMap)
+	d.OptionalConfigMaps.Delete("", rootCAConfigMap)
 	d.Secrets.Delete("")
+	d.OptionalSecrets.Delete("")
 	d.PVCs.Delete("")
 	d.ServiceAccounts.Delete("", defaultServiceAccount)
 	return d

@@ -15,13 +15,20 @@ import (
 type deps struct {
 	ConfigMaps, Secrets, PVCs []string
 	ServiceAccounts           []string // nil when none
+	// nil when none
+	OptionalConfigMaps, OptionalSecrets []string
 }
 
 func listDeps(d translate.Dependencies) deps {
 	out := deps{ConfigMaps: sets.List(d.ConfigMaps), Secrets: sets.List(d.Secrets), PVCs: sets.List(d.PVCs)}
-	if d.ServiceAccounts.Len() > 0 {
-		out.ServiceAccounts = sets.List(d.ServiceAccounts)
+	orNil := func(s sets.Set[string]) []string {
+		if s.Len() == 0 {
+			return nil
+		}
+		return sets.List(s)
 	}
+	out.ServiceAccounts = orNil(d.ServiceAccounts)
+	out.OptionalConfigMaps, out.OptionalSecrets = orNil(d.OptionalConfigMaps), orNil(d.OptionalSecrets)
 	return out
 }
 
@@ -46,7 +53,8 @@ func TestPodDependencies(t *testing.T) {
 				{Name: "c", VolumeSource: corev1.VolumeSource{PersistentVolumeClaim: &corev1.PersistentVolumeClaimVolumeSource{ClaimName: "data"}}},
 				{Name: "d", VolumeSource: corev1.VolumeSource{EmptyDir: &corev1.EmptyDirVolumeSource{}}},
 			}},
-			want: deps{ConfigMaps: []string{"cm-vol"}, Secrets: []string{"sec-vol"}, PVCs: []string{"data"}},
+			want: deps{ConfigMaps: []string{"cm-vol"}, Secrets: []string{"sec-vol"}, PVCs: []string{"data"},
+				OptionalSecrets: []string{"sec-vol"}},
 		},
 		{
 			name: "projected sources",
@@ -89,6 +97,8 @@ func TestPodDependencies(t *testing.T) {
 				ConfigMaps: []string{"env-from-cm", "init-cm", "key-cm"},
 				Secrets:    []string{"env-from-sec", "init-sec", "key-sec", "registry"},
 				PVCs:       []string{},
+				// A kubelet pulls without a missing image pull secret.
+				OptionalSecrets: []string{"registry"},
 			},
 		},
 		{
@@ -117,12 +127,97 @@ func TestPodDependencies(t *testing.T) {
 			want: deps{ConfigMaps: []string{"shared"}, Secrets: []string{}, PVCs: []string{}},
 		},
 		{
+			name: "every optional reference kind, in containers and init containers",
+			spec: corev1.PodSpec{
+				Volumes: []corev1.Volume{
+					{Name: "a", VolumeSource: corev1.VolumeSource{ConfigMap: &corev1.ConfigMapVolumeSource{LocalObjectReference: cmRef("cm-vol"), Optional: ptr.To(true)}}},
+					{Name: "b", VolumeSource: corev1.VolumeSource{Secret: &corev1.SecretVolumeSource{SecretName: "sec-vol", Optional: ptr.To(true)}}},
+					{Name: "p", VolumeSource: corev1.VolumeSource{Projected: &corev1.ProjectedVolumeSource{Sources: []corev1.VolumeProjection{
+						{ConfigMap: &corev1.ConfigMapProjection{LocalObjectReference: cmRef("cm-proj"), Optional: ptr.To(true)}},
+						{Secret: &corev1.SecretProjection{LocalObjectReference: cmRef("sec-proj"), Optional: ptr.To(true)}},
+					}}}},
+				},
+				InitContainers: []corev1.Container{{
+					Name: "init",
+					EnvFrom: []corev1.EnvFromSource{
+						{ConfigMapRef: &corev1.ConfigMapEnvSource{LocalObjectReference: cmRef("init-cm"), Optional: ptr.To(true)}},
+						{SecretRef: &corev1.SecretEnvSource{LocalObjectReference: cmRef("init-sec"), Optional: ptr.To(true)}},
+					},
+				}},
+				Containers: []corev1.Container{{
+					Name: "main",
+					EnvFrom: []corev1.EnvFromSource{
+						{ConfigMapRef: &corev1.ConfigMapEnvSource{LocalObjectReference: cmRef("env-from-cm"), Optional: ptr.To(true)}},
+						{SecretRef: &corev1.SecretEnvSource{LocalObjectReference: cmRef("env-from-sec"), Optional: ptr.To(true)}},
+					},
+					Env: []corev1.EnvVar{
+						{Name: "A", ValueFrom: &corev1.EnvVarSource{ConfigMapKeyRef: &corev1.ConfigMapKeySelector{
+							LocalObjectReference: cmRef("key-cm"), Key: "a", Optional: ptr.To(true)}}},
+						{Name: "B", ValueFrom: &corev1.EnvVarSource{SecretKeyRef: &corev1.SecretKeySelector{
+							LocalObjectReference: cmRef("key-sec"), Key: "b", Optional: ptr.To(true)}}},
+					},
+				}},
+			},
+			want: deps{
+				ConfigMaps:         []string{"cm-proj", "cm-vol", "env-from-cm", "init-cm", "key-cm"},
+				Secrets:            []string{"env-from-sec", "init-sec", "key-sec", "sec-proj", "sec-vol"},
+				PVCs:               []string{},
+				OptionalConfigMaps: []string{"cm-proj", "cm-vol", "env-from-cm", "init-cm", "key-cm"},
+				OptionalSecrets:    []string{"env-from-sec", "init-sec", "key-sec", "sec-proj", "sec-vol"},
+			},
+		},
+		{
+			name: "optional: false is required",
+			spec: corev1.PodSpec{Volumes: []corev1.Volume{
+				{Name: "a", VolumeSource: corev1.VolumeSource{ConfigMap: &corev1.ConfigMapVolumeSource{LocalObjectReference: cmRef("cm"), Optional: ptr.To(false)}}},
+				{Name: "b", VolumeSource: corev1.VolumeSource{Secret: &corev1.SecretVolumeSource{SecretName: "sec", Optional: ptr.To(false)}}},
+			}},
+			want: deps{ConfigMaps: []string{"cm"}, Secrets: []string{"sec"}, PVCs: []string{}},
+		},
+		{
+			name: "a name referenced optionally and as required is required, wherever the required reference is",
+			spec: corev1.PodSpec{
+				ImagePullSecrets: []corev1.LocalObjectReference{cmRef("registry"), cmRef("pull-only")},
+				Volumes: []corev1.Volume{
+					{Name: "a", VolumeSource: corev1.VolumeSource{ConfigMap: &corev1.ConfigMapVolumeSource{LocalObjectReference: cmRef("cm"), Optional: ptr.To(true)}}},
+					{Name: "b", VolumeSource: corev1.VolumeSource{Secret: &corev1.SecretVolumeSource{SecretName: "sec", Optional: ptr.To(true)}}},
+					{Name: "p", VolumeSource: corev1.VolumeSource{Projected: &corev1.ProjectedVolumeSource{Sources: []corev1.VolumeProjection{
+						{ConfigMap: &corev1.ConfigMapProjection{LocalObjectReference: cmRef("cm-both-opt"), Optional: ptr.To(true)}},
+					}}}},
+				},
+				InitContainers: []corev1.Container{{Name: "init", Env: []corev1.EnvVar{
+					{Name: "A", ValueFrom: &corev1.EnvVarSource{ConfigMapKeyRef: &corev1.ConfigMapKeySelector{LocalObjectReference: cmRef("cm"), Key: "a"}}},
+				}}},
+				Containers: []corev1.Container{{Name: "main",
+					EnvFrom: []corev1.EnvFromSource{
+						{SecretRef: &corev1.SecretEnvSource{LocalObjectReference: cmRef("sec")}},
+						{SecretRef: &corev1.SecretEnvSource{LocalObjectReference: cmRef("registry")}},
+						{ConfigMapRef: &corev1.ConfigMapEnvSource{LocalObjectReference: cmRef("cm-both-opt"), Optional: ptr.To(true)}},
+					},
+				}},
+			},
+			want: deps{
+				ConfigMaps:         []string{"cm", "cm-both-opt"},
+				Secrets:            []string{"pull-only", "registry", "sec"},
+				PVCs:               []string{},
+				OptionalConfigMaps: []string{"cm-both-opt"},
+				OptionalSecrets:    []string{"pull-only"},
+			},
+		},
+		{
+			name: "the lower cluster's kube-root-ca.crt is no optional dependency either",
+			spec: corev1.PodSpec{Volumes: []corev1.Volume{{Name: "a", VolumeSource: corev1.VolumeSource{
+				ConfigMap: &corev1.ConfigMapVolumeSource{LocalObjectReference: cmRef("kube-root-ca.crt"), Optional: ptr.To(true)}}}}},
+			want: deps{ConfigMaps: []string{}, Secrets: []string{}, PVCs: []string{}},
+		},
+		{
 			name: "empty names ignored",
 			spec: corev1.PodSpec{
 				ImagePullSecrets: []corev1.LocalObjectReference{{}},
 				Volumes: []corev1.Volume{
 					{Name: "a", VolumeSource: corev1.VolumeSource{ConfigMap: &corev1.ConfigMapVolumeSource{}}},
 					{Name: "b", VolumeSource: corev1.VolumeSource{Secret: &corev1.SecretVolumeSource{}}},
+					{Name: "o", VolumeSource: corev1.VolumeSource{ConfigMap: &corev1.ConfigMapVolumeSource{Optional: ptr.To(true)}}},
 					{Name: "c", VolumeSource: corev1.VolumeSource{PersistentVolumeClaim: &corev1.PersistentVolumeClaimVolumeSource{}}},
 				},
 				Containers: []corev1.Container{{Name: "c", Env: []corev1.EnvVar{

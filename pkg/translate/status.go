@@ -53,3 +53,35 @@ func copyStatuses(in []corev1.ContainerStatus) []corev1.ContainerStatus {
 	}
 	return out
 }
+
+// ReasonCreateContainerConfigError is the reason a kubelet gives a container whose
+// configuration cannot be built yet (a Secret or ConfigMap it needs is missing).
+const ReasonCreateContainerConfigError = "CreateContainerConfigError"
+
+// WaitingStatus is the status a kubelet writes for a pod whose containers it cannot
+// create yet: Pending; the first init container (or, without init containers, every
+// container) waiting with reason and message, the others PodInitializing. The upper
+// pod's conditions are kept. The result shares nothing with upper.
+func WaitingStatus(upper *corev1.Pod, reason, message string) corev1.PodStatus {
+	st := *upper.Status.DeepCopy()
+	st.Phase = corev1.PodPending
+	blocked := true
+	waiting := func(cs []corev1.Container, all bool) []corev1.ContainerStatus {
+		out := make([]corev1.ContainerStatus, 0, len(cs))
+		for _, c := range cs {
+			w := &corev1.ContainerStateWaiting{Reason: "PodInitializing"}
+			if blocked {
+				w = &corev1.ContainerStateWaiting{Reason: reason, Message: message}
+				blocked = all
+			}
+			out = append(out, corev1.ContainerStatus{Name: c.Name, Image: c.Image, State: corev1.ContainerState{Waiting: w}})
+		}
+		return out
+	}
+	st.InitContainerStatuses = nil
+	if len(upper.Spec.InitContainers) > 0 {
+		st.InitContainerStatuses = waiting(upper.Spec.InitContainers, false)
+	}
+	st.ContainerStatuses = waiting(upper.Spec.Containers, true)
+	return st
+}
