@@ -1,5 +1,6 @@
 // Command webhook is the mutating admission webhook that prepares pods labelled
-// virtual-pod=true for virtual nodes; see docs/webhook.md.
+// virtual-pod=true for virtual nodes and keeps DaemonSets off them; see
+// docs/webhook.md.
 package main
 
 import (
@@ -28,6 +29,7 @@ import (
 
 	"github.com/tensile-kube/tensile/pkg/placement"
 	"github.com/tensile-kube/tensile/pkg/version"
+	"github.com/tensile-kube/tensile/pkg/vnodeident"
 	"github.com/tensile-kube/tensile/pkg/webhook"
 )
 
@@ -45,6 +47,7 @@ type options struct {
 	serviceNamespace, serviceName  string
 	servicePort                    int32
 	failurePolicy                  string
+	daemonSets                     bool
 	mutate                         webhook.Options
 	logs                           *logsapi.LoggingConfiguration
 }
@@ -66,7 +69,8 @@ func (o *options) addFlags(fs *pflag.FlagSet) {
 	fs.StringVar(&o.serviceNamespace, "service-namespace", "kube-system", "With --manage-webhook-config: namespace of the webhook's Service.")
 	fs.StringVar(&o.serviceName, "service-name", "", "With --manage-webhook-config: name of the webhook's Service.")
 	fs.Int32Var(&o.servicePort, "service-port", 443, "With --manage-webhook-config: port of the webhook's Service.")
-	fs.StringVar(&o.failurePolicy, "failure-policy", string(admissionregistrationv1.Fail), "With --manage-webhook-config: Fail or Ignore.")
+	fs.StringVar(&o.failurePolicy, "failure-policy", string(admissionregistrationv1.Fail), "With --manage-webhook-config: Fail or Ignore, for the pods webhook (the DaemonSets webhook always has Ignore).")
+	fs.BoolVar(&o.daemonSets, "daemonsets", true, "Keep DaemonSets off virtual nodes on CREATE and UPDATE unless their pod template is annotated "+vnodeident.AnnotationDaemonSetPods+": "+vnodeident.ValueAllow+" (the virtual node refuses their pods anyway, which stalls rollouts). false passes them through unchanged and, with --manage-webhook-config, leaves the "+webhook.DaemonSetWebhookName+" webhook out of the registration.")
 	fs.StringSliceVar(&o.mutate.IgnoreKeys, "ignore-keys", def.IgnoreKeys, "Node label keys that describe upper (virtual) nodes: nodeSelector entries and required node affinity expressions with these keys stay in the upper pod.")
 	fs.StringVar(&o.mutate.ProviderTaintKey, "provider-taint-key", def.ProviderTaintKey, "Key of the virtual nodes' NoSchedule taint, tolerated by every virtual pod.")
 	o.logs = logsapi.NewLoggingConfiguration()
@@ -75,7 +79,7 @@ func (o *options) addFlags(fs *pflag.FlagSet) {
 
 // registration returns the webhook configuration the flags describe.
 func (o *options) registration() (webhook.Registration, error) {
-	reg := webhook.Registration{Name: o.configName, FailurePolicy: admissionregistrationv1.FailurePolicyType(o.failurePolicy)}
+	reg := webhook.Registration{Name: o.configName, FailurePolicy: admissionregistrationv1.FailurePolicyType(o.failurePolicy), SkipDaemonSets: !o.daemonSets}
 	if !o.manageConfig {
 		return reg, nil
 	}
@@ -100,7 +104,7 @@ func main() {
 	o := &options{}
 	cmd := &cobra.Command{
 		Use:          "webhook",
-		Short:        "Mutating admission webhook that prepares pods for tensile virtual nodes",
+		Short:        "Mutating admission webhook that prepares pods for tensile virtual nodes and keeps DaemonSets off them",
 		Version:      version.String("webhook"),
 		SilenceUsage: true,
 		Args:         cobra.NoArgs,
@@ -147,7 +151,7 @@ func run(ctx context.Context, o *options) error {
 		return err
 	}
 	webhook.RegisterMetrics()
-	handler := webhook.NewHandler(webhook.HandlerConfig{Options: o.mutate, Exclusions: webhook.NewRecordExclusions(records)})
+	handler := webhook.NewHandler(webhook.HandlerConfig{Options: o.mutate, Exclusions: webhook.NewRecordExclusions(records), SkipDaemonSets: !o.daemonSets})
 	srv, err := webhook.NewServer(webhook.Config{
 		Addr:       net.JoinHostPort(o.bindAddress, strconv.Itoa(o.securePort)),
 		HealthAddr: o.healthBindAddress,

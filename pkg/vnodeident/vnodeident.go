@@ -36,6 +36,14 @@ const (
 	// TaintProvider is the key of the NoSchedule taint that keeps ordinary pods off
 	// virtual nodes.
 	TaintProvider = "virtual-kubelet.io/provider"
+	// AnnotationDaemonSetPods, set to ValueAllow on a DaemonSet's pod template, lets
+	// its pods run on virtual nodes (in the lower clusters). Without it the webhook
+	// keeps the DaemonSet off virtual nodes and the virtual node refuses its pods: a
+	// DaemonSet that tolerates every taint (kube-proxy, CNI and CSI node plugins, log
+	// shippers) is meant for the upper cluster's own nodes.
+	AnnotationDaemonSetPods = "tensile.dev/daemonset-pods"
+	// ValueAllow is the opt-in value of AnnotationDaemonSetPods.
+	ValueAllow = "allow"
 )
 
 // Labels returns the labels every virtual node carries, as a new map: callers that

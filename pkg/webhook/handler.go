@@ -10,6 +10,7 @@ import (
 	"time"
 
 	admissionv1 "k8s.io/api/admission/v1"
+	appsv1 "k8s.io/api/apps/v1"
 	corev1 "k8s.io/api/core/v1"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	"k8s.io/klog/v2"
@@ -20,8 +21,11 @@ import (
 // about 3 MiB; an AdmissionReview carries the object once for CREATE.
 const maxReviewBytes = 8 << 20
 
-// podResource is the only resource this webhook mutates.
-var podResource = metav1.GroupVersionResource{Version: "v1", Resource: "pods"}
+// The resources this webhook mutates.
+var (
+	podResource       = metav1.GroupVersionResource{Version: "v1", Resource: "pods"}
+	daemonSetResource = metav1.GroupVersionResource{Group: "apps", Version: "v1", Resource: "daemonsets"}
+)
 
 // ExclusionSource tells which virtual nodes the new pods of a controller must avoid.
 type ExclusionSource interface {
@@ -38,9 +42,13 @@ type HandlerConfig struct {
 	Exclusions ExclusionSource
 	// Clock tells the time exclusions are judged at; nil means the real clock.
 	Clock clock.PassiveClock
+	// SkipDaemonSets passes DaemonSets through unchanged instead of keeping them off
+	// virtual nodes (MutateDaemonSet). The zero value keeps them off: the virtual
+	// node refuses their pods anyway, and refused pods stall rollouts.
+	SkipDaemonSets bool
 }
 
-// Handler serves Mutate as an AdmissionReview v1 endpoint.
+// Handler serves Mutate and MutateDaemonSet as an AdmissionReview v1 endpoint.
 type Handler struct {
 	cfg HandlerConfig
 }
@@ -100,17 +108,27 @@ const (
 	ResultDenied      Result = "denied"
 )
 
-// Review answers one admission request. A request for anything but a pod CREATE is
-// allowed unchanged (with a warning when it is not a pod at all, which only a
-// misconfigured webhook registration sends); a pod that cannot be decoded or whose
-// saved constraints are malformed is denied with HTTP 400 in the status.
+// Review answers one admission request: a pod CREATE (Mutate) or a DaemonSet CREATE
+// or UPDATE (MutateDaemonSet). Other operations on them are allowed unchanged, and so
+// is any other resource or subresource, with a warning, since only a misconfigured
+// registration sends those. An object that cannot be decoded, or a pod whose saved
+// constraints are malformed, is denied with HTTP 400 in the status.
 func (h *Handler) Review(ctx context.Context, req *admissionv1.AdmissionRequest) (*admissionv1.AdmissionResponse, Result) {
 	logger := klog.FromContext(ctx).WithValues("uid", req.UID, "namespace", req.Namespace, "name", req.Name)
-	if req.Resource != podResource || req.SubResource != "" {
-		return &admissionv1.AdmissionResponse{Allowed: true, Warnings: []string{
-			fmt.Sprintf("tensile webhook: %s/%s %s is not a pod; passed through unchanged", req.Resource.Group, req.Resource.Resource, req.SubResource),
-		}}, ResultPassThrough
+	switch {
+	case req.SubResource != "":
+	case req.Resource == podResource:
+		return h.reviewPod(logger, req)
+	case req.Resource == daemonSetResource:
+		return h.reviewDaemonSet(logger, req)
 	}
+	return &admissionv1.AdmissionResponse{Allowed: true, Warnings: []string{
+		fmt.Sprintf("tensile webhook: %s/%s %s is not a pod or DaemonSet; passed through unchanged", req.Resource.Group, req.Resource.Resource, req.SubResource),
+	}}, ResultPassThrough
+}
+
+// reviewPod answers a request for a pod.
+func (h *Handler) reviewPod(logger klog.Logger, req *admissionv1.AdmissionRequest) (*admissionv1.AdmissionResponse, Result) {
 	if req.Operation != admissionv1.Create {
 		return &admissionv1.AdmissionResponse{Allowed: true}, ResultPassThrough
 	}
@@ -129,6 +147,39 @@ func (h *Handler) Review(ctx context.Context, req *admissionv1.AdmissionRequest)
 	}
 	warnings = append(warnings, mw...)
 	ops, err := CreatePatch(pod, mutated)
+	resp, result := patchResponse(ops, err, warnings)
+	if result == ResultMutated {
+		logger.V(4).Info("Mutated pod", "excluded", exclusions, "patch", string(resp.Patch))
+		if len(exclusions) > 0 {
+			exclusionsInjected.Inc()
+		}
+	}
+	return resp, result
+}
+
+// reviewDaemonSet answers a request for a DaemonSet. UPDATE is mutated too: it
+// carries the whole object, so a new version (a kube-proxy upgrade) keeps the
+// exclusion, and an already mutated one gets an empty patch.
+func (h *Handler) reviewDaemonSet(logger klog.Logger, req *admissionv1.AdmissionRequest) (*admissionv1.AdmissionResponse, Result) {
+	if h.cfg.SkipDaemonSets || (req.Operation != admissionv1.Create && req.Operation != admissionv1.Update) {
+		return &admissionv1.AdmissionResponse{Allowed: true}, ResultPassThrough
+	}
+	ds := &appsv1.DaemonSet{}
+	if err := json.Unmarshal(req.Object.Raw, ds); err != nil {
+		return deny(fmt.Errorf("decoding the DaemonSet: %w", err)), ResultDenied
+	}
+	mutated, warnings := MutateDaemonSet(ds)
+	ops, err := createPatch(ds, mutated, daemonSetSections)
+	resp, result := patchResponse(ops, err, warnings)
+	if result == ResultMutated {
+		logger.V(4).Info("Kept DaemonSet off virtual nodes", "patch", string(resp.Patch))
+	}
+	return resp, result
+}
+
+// patchResponse allows the request with ops as its JSON patch, or unchanged when ops
+// is empty. err (building ops failed) is an internal error, and denies.
+func patchResponse(ops []PatchOperation, err error, warnings []string) (*admissionv1.AdmissionResponse, Result) {
 	if err == nil && len(ops) == 0 {
 		return &admissionv1.AdmissionResponse{Allowed: true, Warnings: warnings}, ResultUnchanged
 	}
@@ -141,10 +192,6 @@ func (h *Handler) Review(ctx context.Context, req *admissionv1.AdmissionRequest)
 			Status: metav1.StatusFailure, Code: http.StatusInternalServerError, Reason: metav1.StatusReasonInternalError,
 			Message: fmt.Sprintf("tensile webhook: building the patch: %v", err),
 		}}, ResultDenied
-	}
-	logger.V(4).Info("Mutated pod", "excluded", exclusions, "patch", string(patch))
-	if len(exclusions) > 0 {
-		exclusionsInjected.Inc()
 	}
 	pt := admissionv1.PatchTypeJSONPatch
 	return &admissionv1.AdmissionResponse{Allowed: true, Patch: patch, PatchType: &pt, Warnings: warnings}, ResultMutated

@@ -13,6 +13,7 @@ import (
 	"github.com/google/go-cmp/cmp"
 	jsonpatch "gopkg.in/evanphx/json-patch.v4"
 	admissionv1 "k8s.io/api/admission/v1"
+	appsv1 "k8s.io/api/apps/v1"
 	corev1 "k8s.io/api/core/v1"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	"k8s.io/apimachinery/pkg/runtime"
@@ -22,29 +23,13 @@ import (
 	"github.com/tensile-kube/tensile/pkg/apis/tensile/v1alpha1"
 	"github.com/tensile-kube/tensile/pkg/constraints"
 	"github.com/tensile-kube/tensile/pkg/placement"
+	"github.com/tensile-kube/tensile/pkg/vnodeident"
 )
 
-// applyPatch applies ops to original the way the API server does and decodes the
-// result.
+// applyPatch applies patch to a pod the way the API server does.
 func applyPatch(t *testing.T, original *corev1.Pod, patch []byte) *corev1.Pod {
 	t.Helper()
-	doc, err := json.Marshal(original)
-	if err != nil {
-		t.Fatal(err)
-	}
-	p, err := jsonpatch.DecodePatch(patch)
-	if err != nil {
-		t.Fatalf("decoding patch %s: %v", patch, err)
-	}
-	out, err := p.Apply(doc)
-	if err != nil {
-		t.Fatalf("applying patch %s: %v", patch, err)
-	}
-	pod := &corev1.Pod{}
-	if err := json.Unmarshal(out, pod); err != nil {
-		t.Fatal(err)
-	}
-	return pod
+	return applyPatchTo(t, original, patch)
 }
 
 func TestCreatePatchReproducesMutation(t *testing.T) {
@@ -238,4 +223,152 @@ func TestRecordExclusions(t *testing.T) {
 	if _, err := NewRecordExclusions(recordGetter(nil)).Exclusions("ns", &owner, now); err == nil {
 		t.Error("an unsynced cache gave an answer")
 	}
+}
+
+// applyPatchTo applies patch to original the way the API server does and decodes the
+// result as a T.
+func applyPatchTo[T any](t *testing.T, original *T, patch []byte) *T {
+	t.Helper()
+	doc, err := json.Marshal(original)
+	if err != nil {
+		t.Fatal(err)
+	}
+	p, err := jsonpatch.DecodePatch(patch)
+	if err != nil {
+		t.Fatalf("decoding patch %s: %v", patch, err)
+	}
+	out, err := p.Apply(doc)
+	if err != nil {
+		t.Fatalf("applying patch %s: %v", patch, err)
+	}
+	obj := new(T)
+	if err := json.Unmarshal(out, obj); err != nil {
+		t.Fatal(err)
+	}
+	return obj
+}
+
+// TestHandlerDaemonSet runs DaemonSet reviews through ServeHTTP and applies the
+// returned patch to the reviewed object.
+func TestHandlerDaemonSet(t *testing.T) {
+	preferred := &corev1.Affinity{NodeAffinity: &corev1.NodeAffinity{PreferredDuringSchedulingIgnoredDuringExecution: preferTerm}}
+	for _, tc := range []struct {
+		name         string
+		op           admissionv1.Operation
+		obj          any
+		skip         bool
+		wantAllowed  bool
+		wantPatch    []string // "op path" of each operation; nil means no patch
+		wantAffinity *corev1.Affinity
+		wantCode     int32
+		wantMessage  string
+		wantWarning  string
+	}{
+		{name: "create gets a required node affinity",
+			op: admissionv1.Create, obj: daemonSet(nil), wantAllowed: true,
+			wantPatch:    []string{"add /spec/template/spec/affinity"},
+			wantAffinity: requiredAff(nodeSelector(terms(excl)))},
+		{name: "update keeps the rest of the affinity",
+			op: admissionv1.Update, obj: daemonSet(withAffinity(preferred)), wantAllowed: true,
+			wantPatch: []string{"replace /spec/template/spec/affinity"},
+			wantAffinity: &corev1.Affinity{NodeAffinity: &corev1.NodeAffinity{
+				PreferredDuringSchedulingIgnoredDuringExecution: preferTerm,
+				RequiredDuringSchedulingIgnoredDuringExecution:  nodeSelector(terms(excl)),
+			}}},
+		{name: "update of an already mutated DaemonSet: no patch",
+			op: admissionv1.Update, obj: daemonSet(withAffinity(requiredAff(nodeSelector(terms(gpu, excl))))), wantAllowed: true},
+		{name: "opted in: no patch",
+			op: admissionv1.Create, obj: daemonSet(annotated(vnodeident.ValueAllow)), wantAllowed: true},
+		{name: "another annotation value: patched, with a warning",
+			op: admissionv1.Create, obj: daemonSet(annotated("yes")), wantAllowed: true,
+			wantPatch: []string{"add /spec/template/spec/affinity"}, wantAffinity: requiredAff(nodeSelector(terms(excl))),
+			wantWarning: "is not \"allow\""},
+		{name: "delete passes through",
+			op: admissionv1.Delete, obj: daemonSet(nil), wantAllowed: true},
+		{name: "turned off: passes through",
+			op: admissionv1.Create, obj: daemonSet(nil), skip: true, wantAllowed: true},
+		{name: "undecodable DaemonSet is denied",
+			op: admissionv1.Create, obj: map[string]any{"spec": map[string]any{"template": "nope"}},
+			wantCode: 400, wantMessage: "decoding the DaemonSet"},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			h := NewHandler(HandlerConfig{Options: DefaultOptions(), SkipDaemonSets: tc.skip})
+			rec := httptest.NewRecorder()
+			h.ServeHTTP(rec, httptest.NewRequest(http.MethodPost, MutatePath, bytes.NewReader(review(t, tc.op, daemonSetResource, tc.obj))))
+			if rec.Code != 200 {
+				t.Fatalf("status %d: %s", rec.Code, rec.Body)
+			}
+			var out admissionv1.AdmissionReview
+			if err := json.Unmarshal(rec.Body.Bytes(), &out); err != nil {
+				t.Fatal(err)
+			}
+			r := out.Response
+			if out.Kind != "AdmissionReview" || r == nil || r.UID != "req-1" {
+				t.Fatalf("malformed response %+v", out)
+			}
+			if r.Allowed != tc.wantAllowed {
+				t.Errorf("allowed=%v, want %v", r.Allowed, tc.wantAllowed)
+			}
+			if tc.wantCode != 0 && (r.Result == nil || r.Result.Code != tc.wantCode || !strings.Contains(r.Result.Message, tc.wantMessage)) {
+				t.Errorf("result %+v, want code %d and a message containing %q", r.Result, tc.wantCode, tc.wantMessage)
+			}
+			if tc.wantWarning != "" && !strings.Contains(strings.Join(r.Warnings, "\n"), tc.wantWarning) {
+				t.Errorf("warnings %q, want one containing %q", r.Warnings, tc.wantWarning)
+			}
+			if tc.wantPatch == nil {
+				if r.Patch != nil || r.PatchType != nil {
+					t.Errorf("patch %s, want none", r.Patch)
+				}
+				return
+			}
+			if r.PatchType == nil || *r.PatchType != admissionv1.PatchTypeJSONPatch {
+				t.Errorf("patch type %v", r.PatchType)
+			}
+			var ops []PatchOperation
+			if err := json.Unmarshal(r.Patch, &ops); err != nil {
+				t.Fatal(err)
+			}
+			var got []string
+			for _, op := range ops {
+				got = append(got, op.Op+" "+op.Path)
+			}
+			if diff := cmp.Diff(tc.wantPatch, got); diff != "" {
+				t.Errorf("patch operations (-want +got):\n%s", diff)
+			}
+			in := tc.obj.(*appsv1.DaemonSet)
+			patched := applyPatchTo(t, in, r.Patch)
+			want := in.DeepCopy()
+			want.Spec.Template.Spec.Affinity = tc.wantAffinity
+			if diff := cmp.Diff(want, patched); diff != "" {
+				t.Errorf("patched DaemonSet (-want +got):\n%s", diff)
+			}
+			// The next UPDATE re-admits the patched object: nothing more to do.
+			again, result := h.Review(t.Context(), &admissionv1.AdmissionRequest{
+				UID: "req-2", Operation: admissionv1.Update, Resource: daemonSetResource,
+				Object: runtime.RawExtension{Raw: mustJSON(t, patched)},
+			})
+			if result != ResultUnchanged || again.Patch != nil {
+				t.Errorf("re-admitted patched DaemonSet: result %s, patch %s", result, again.Patch)
+			}
+		})
+	}
+}
+
+func TestReviewPassesSubresourcesThrough(t *testing.T) {
+	resp, result := NewHandler(HandlerConfig{}).Review(t.Context(), &admissionv1.AdmissionRequest{
+		Operation: admissionv1.Update, Resource: daemonSetResource, SubResource: "status",
+		Object: runtime.RawExtension{Raw: mustJSON(t, daemonSet(nil))},
+	})
+	if !resp.Allowed || resp.Patch != nil || result != ResultPassThrough || len(resp.Warnings) != 1 {
+		t.Errorf("response %+v, result %s; want allowed, unpatched, passthrough, one warning", resp, result)
+	}
+}
+
+func mustJSON(t *testing.T, obj any) []byte {
+	t.Helper()
+	raw, err := json.Marshal(obj)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return raw
 }

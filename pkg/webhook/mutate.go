@@ -7,6 +7,10 @@
 // against the virtual node. It adds the tolerations a pod needs on a virtual node and
 // the placement exclusions recorded for the pod's controller. Mutate is the pure
 // transformation; Handler serves it over HTTP as AdmissionReview v1; Server runs it.
+//
+// On DaemonSet creation and update it keeps the DaemonSet off virtual nodes unless its
+// pod template opts in (MutateDaemonSet): a DaemonSet that tolerates every taint is
+// meant for the upper cluster's own nodes.
 package webhook
 
 import (

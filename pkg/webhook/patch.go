@@ -18,8 +18,13 @@ type PatchOperation struct {
 	Value any    `json:"value,omitempty"`
 }
 
-// patchedSections are the top-level parts of a pod whose fields Mutate may change.
-var patchedSections = []string{"metadata", "spec"}
+// podSections are the parts of a pod whose fields Mutate may change.
+var podSections = []string{"/metadata", "/spec"}
+
+// daemonSetSections are the parts of a DaemonSet whose fields MutateDaemonSet may
+// change: only the pod template's spec, so the patch replaces its affinity and not
+// the whole template.
+var daemonSetSections = []string{"/spec/template/spec"}
 
 // CreatePatch returns the JSON patch that turns original into mutated: for each field
 // directly under metadata and spec that differs, one add, replace or remove of the
@@ -27,26 +32,32 @@ var patchedSections = []string{"metadata", "spec"}
 // arithmetic) at the cost of size, which is small for the fields Mutate touches. The
 // operations are sorted by path, so equal inputs give equal patches.
 func CreatePatch(original, mutated *corev1.Pod) ([]PatchOperation, error) {
-	before, err := sections(original)
+	return createPatch(original, mutated, podSections)
+}
+
+// createPatch is CreatePatch for any object and the given sections, JSON pointers to
+// objects in it: each field directly under a section is compared.
+func createPatch(original, mutated any, sections []string) ([]PatchOperation, error) {
+	before, err := decodeSections(original, sections)
 	if err != nil {
 		return nil, err
 	}
-	after, err := sections(mutated)
+	after, err := decodeSections(mutated, sections)
 	if err != nil {
 		return nil, err
 	}
 	var ops []PatchOperation
-	for _, section := range patchedSections {
+	for _, section := range sections {
 		b, a := before[section], after[section]
 		if a == nil {
-			// Pods always serialise metadata and spec; a nil here would be a bug.
-			return nil, fmt.Errorf("mutated pod has no %s", section)
+			// Objects always serialise these sections; a nil here would be a bug.
+			return nil, fmt.Errorf("mutated object has no %s", section)
 		}
 		if b == nil {
-			ops = append(ops, PatchOperation{Op: "add", Path: "/" + section, Value: a})
+			ops = append(ops, PatchOperation{Op: "add", Path: section, Value: a})
 			continue
 		}
-		ops = append(ops, diffFields("/"+section, b, a)...)
+		ops = append(ops, diffFields(section, b, a)...)
 	}
 	sort.SliceStable(ops, func(i, j int) bool { return ops[i].Path < ops[j].Path })
 	return ops, nil
@@ -72,31 +83,31 @@ func diffFields(prefix string, before, after map[string]any) []PatchOperation {
 	return ops
 }
 
-// sections serialises pod to JSON and returns its top-level objects, so the diff
-// sees exactly what the API server will (omitempty, field names, exact numbers).
-func sections(pod *corev1.Pod) (map[string]map[string]any, error) {
-	raw, err := json.Marshal(pod)
+// decodeSections serialises obj to JSON and returns the objects at sections, so the
+// diff sees exactly what the API server will (omitempty, field names, exact numbers).
+// A section that is absent or not an object is left out.
+func decodeSections(obj any, sections []string) (map[string]map[string]any, error) {
+	raw, err := json.Marshal(obj)
 	if err != nil {
-		return nil, fmt.Errorf("encoding pod: %w", err)
+		return nil, fmt.Errorf("encoding the object: %w", err)
 	}
-	var top map[string]json.RawMessage
-	if err := json.Unmarshal(raw, &top); err != nil {
-		return nil, fmt.Errorf("decoding pod: %w", err)
+	// json.Number keeps int64 fields (tolerationSeconds, runAsUser, ...) exact; a
+	// float64 would round them and the patch would change them.
+	dec := json.NewDecoder(bytes.NewReader(raw))
+	dec.UseNumber()
+	var doc map[string]any
+	if err := dec.Decode(&doc); err != nil {
+		return nil, fmt.Errorf("decoding the object: %w", err)
 	}
 	out := map[string]map[string]any{}
-	for _, s := range patchedSections {
-		if top[s] == nil {
-			continue
+	for _, s := range sections {
+		m := doc
+		for _, token := range strings.Split(strings.TrimPrefix(s, "/"), "/") {
+			m, _ = m[token].(map[string]any)
 		}
-		// json.Number keeps int64 fields (tolerationSeconds, runAsUser, ...) exact; a
-		// float64 would round them and the patch would change them.
-		dec := json.NewDecoder(bytes.NewReader(top[s]))
-		dec.UseNumber()
-		var m map[string]any
-		if err := dec.Decode(&m); err != nil {
-			return nil, fmt.Errorf("decoding pod %s: %w", s, err)
+		if m != nil {
+			out[s] = m
 		}
-		out[s] = m
 	}
 	return out, nil
 }

@@ -18,11 +18,14 @@ import (
 )
 
 const (
-	// WebhookName is the name of the one webhook in the registration.
+	// WebhookName is the name of the registration's webhook for pods.
 	WebhookName = "pods.tensile.dev"
+	// DaemonSetWebhookName is the name of the registration's webhook for DaemonSets.
+	DaemonSetWebhookName = "daemonsets.tensile.dev"
 	// PodSelectorLabel is the label (value "true") that opts a pod into the webhook.
 	PodSelectorLabel = "virtual-pod"
-	// MutatePath is the HTTPS path the webhook serves reviews on.
+	// MutatePath is the HTTPS path the webhook serves reviews on, of pods and
+	// DaemonSets alike (Handler tells them apart by resource).
 	MutatePath = "/mutate"
 )
 
@@ -35,8 +38,11 @@ type Registration struct {
 	URL string
 	// Service is the in-cluster Service in front of the webhook.
 	Service *admissionregistrationv1.ServiceReference
-	// FailurePolicy is Fail or Ignore.
+	// FailurePolicy is Fail or Ignore, for the pods webhook; empty means Fail. The
+	// DaemonSets webhook always has Ignore.
 	FailurePolicy admissionregistrationv1.FailurePolicyType
+	// SkipDaemonSets leaves the DaemonSets webhook out. The zero value includes it.
+	SkipDaemonSets bool
 	// CABundle is the PEM CA the API server verifies the webhook with.
 	CABundle []byte
 }
@@ -46,6 +52,11 @@ type Registration struct {
 // kube-system, so failurePolicy Fail (recommended: a virtual pod admitted without its
 // constraints moved would be scheduled on the virtual node with its lower-cluster
 // constraints judged against the virtual node) can only ever block opted-in pods.
+//
+// The second webhook, unless r.SkipDaemonSets, sees every DaemonSet CREATE and UPDATE,
+// kube-system included (kube-proxy lives there), so it has failurePolicy Ignore: an
+// outage of the webhook must never block a system upgrade, and the virtual node
+// refusing the pods of a DaemonSet admitted unchanged is the second line.
 func (r Registration) Build() (*admissionregistrationv1.MutatingWebhookConfiguration, error) {
 	if r.Name == "" || (r.URL == "") == (r.Service == nil) {
 		return nil, errors.New("a webhook registration needs a name and exactly one of URL and Service")
@@ -60,7 +71,7 @@ func (r Registration) Build() (*admissionregistrationv1.MutatingWebhookConfigura
 	} else {
 		cc.Service = r.Service.DeepCopy()
 	}
-	return &admissionregistrationv1.MutatingWebhookConfiguration{
+	cfg := &admissionregistrationv1.MutatingWebhookConfiguration{
 		ObjectMeta: metav1.ObjectMeta{Name: r.Name},
 		Webhooks: []admissionregistrationv1.MutatingWebhook{{
 			Name:         WebhookName,
@@ -83,7 +94,30 @@ func (r Registration) Build() (*admissionregistrationv1.MutatingWebhookConfigura
 			AdmissionReviewVersions: []string{"v1"},
 			ReinvocationPolicy:      ptr.To(admissionregistrationv1.IfNeededReinvocationPolicy),
 		}},
-	}, nil
+	}
+	if r.SkipDaemonSets {
+		return cfg, nil
+	}
+	cfg.Webhooks = append(cfg.Webhooks, admissionregistrationv1.MutatingWebhook{
+		Name:         DaemonSetWebhookName,
+		ClientConfig: *cc.DeepCopy(),
+		Rules: []admissionregistrationv1.RuleWithOperations{{
+			Operations: []admissionregistrationv1.OperationType{admissionregistrationv1.Create, admissionregistrationv1.Update},
+			Rule: admissionregistrationv1.Rule{
+				APIGroups: []string{"apps"}, APIVersions: []string{"v1"}, Resources: []string{"daemonsets"},
+				Scope: ptr.To(admissionregistrationv1.NamespacedScope),
+			},
+		}},
+		FailurePolicy: ptr.To(admissionregistrationv1.Ignore),
+		MatchPolicy:   ptr.To(admissionregistrationv1.Equivalent),
+		// Every namespace, kube-system included; no objectSelector.
+		NamespaceSelector:       &metav1.LabelSelector{},
+		SideEffects:             ptr.To(admissionregistrationv1.SideEffectClassNone),
+		TimeoutSeconds:          ptr.To[int32](10),
+		AdmissionReviewVersions: []string{"v1"},
+		ReinvocationPolicy:      ptr.To(admissionregistrationv1.NeverReinvocationPolicy),
+	})
+	return cfg, nil
 }
 
 // Apply creates the registration or replaces the webhooks of an existing one.

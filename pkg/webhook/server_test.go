@@ -47,6 +47,40 @@ func TestRegistrationBuild(t *testing.T) {
 	}
 }
 
+func TestRegistrationBuildDaemonSets(t *testing.T) {
+	cfg, err := Registration{Name: "x", URL: "https://127.0.0.1:9443/mutate", CABundle: []byte("ca"), FailurePolicy: admissionregistrationv1.Fail}.Build()
+	if err != nil {
+		t.Fatal(err)
+	}
+	if len(cfg.Webhooks) != 2 {
+		t.Fatalf("%d webhooks, want pods and DaemonSets", len(cfg.Webhooks))
+	}
+	w := cfg.Webhooks[1]
+	r := w.Rules[0]
+	switch {
+	case w.Name != DaemonSetWebhookName:
+		t.Errorf("name %s", w.Name)
+	case *w.FailurePolicy != admissionregistrationv1.Ignore:
+		t.Errorf("failurePolicy %s, want Ignore whatever the pods webhook has", *w.FailurePolicy)
+	case *w.ReinvocationPolicy != admissionregistrationv1.NeverReinvocationPolicy:
+		t.Errorf("reinvocationPolicy %s", *w.ReinvocationPolicy)
+	case w.ObjectSelector != nil || w.NamespaceSelector == nil || len(w.NamespaceSelector.MatchLabels)+len(w.NamespaceSelector.MatchExpressions) != 0:
+		t.Errorf("selectors %v %v, want every DaemonSet, kube-system included", w.ObjectSelector, w.NamespaceSelector)
+	case r.APIGroups[0] != "apps" || r.APIVersions[0] != "v1" || r.Resources[0] != "daemonsets" ||
+		len(r.Operations) != 2 || r.Operations[0] != admissionregistrationv1.Create || r.Operations[1] != admissionregistrationv1.Update:
+		t.Errorf("rule %+v", r)
+	case *w.SideEffects != admissionregistrationv1.SideEffectClassNone || *w.ClientConfig.URL != "https://127.0.0.1:9443/mutate" || string(w.ClientConfig.CABundle) != "ca":
+		t.Errorf("webhook %+v", w)
+	}
+	cfg, err = Registration{Name: "x", URL: "https://127.0.0.1:9443/mutate", SkipDaemonSets: true}.Build()
+	if err != nil {
+		t.Fatal(err)
+	}
+	if len(cfg.Webhooks) != 1 || cfg.Webhooks[0].Name != WebhookName {
+		t.Errorf("SkipDaemonSets: webhooks %+v, want only %s", cfg.Webhooks, WebhookName)
+	}
+}
+
 func TestApplyAndPatchCABundle(t *testing.T) {
 	ctx := context.Background()
 	client := fake.NewClientset()
@@ -77,6 +111,12 @@ func caBundles(t *testing.T, client *fake.Clientset) string {
 	cfg, err := client.AdmissionregistrationV1().MutatingWebhookConfigurations().Get(context.Background(), "tensile", metav1.GetOptions{})
 	if err != nil {
 		t.Fatal(err)
+	}
+	// Every webhook (pods and DaemonSets) must trust the same CA.
+	for _, w := range cfg.Webhooks[1:] {
+		if string(w.ClientConfig.CABundle) != string(cfg.Webhooks[0].ClientConfig.CABundle) {
+			t.Errorf("webhook %s has caBundle %q, %s has %q", w.Name, w.ClientConfig.CABundle, cfg.Webhooks[0].Name, cfg.Webhooks[0].ClientConfig.CABundle)
+		}
 	}
 	return string(cfg.Webhooks[0].ClientConfig.CABundle)
 }
