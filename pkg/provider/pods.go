@@ -18,6 +18,7 @@ import (
 
 	"github.com/tensile-kube/tensile/pkg/reflector"
 	"github.com/tensile-kube/tensile/pkg/translate"
+	"github.com/tensile-kube/tensile/pkg/vnodeident"
 )
 
 // Event reasons recorded on upper pods.
@@ -27,6 +28,8 @@ const (
 	ReasonDependencyError = "LowerDependencyFailed"
 	// ReasonDependencyNotFound: a PVC or ServiceAccount the pod needs is missing above.
 	ReasonDependencyNotFound = "DependencyNotFound"
+	// ReasonDaemonSetPod: a DaemonSet's pod that did not opt in to virtual nodes is refused.
+	ReasonDaemonSetPod = "DaemonSetPodRefused"
 	// ReasonForeignObject: a missing optional ConfigMap or Secret would be replaced by a
 	// lower object of that name that is not ours (the reflector's reason for such objects).
 	ReasonForeignObject = reflector.ReasonForeignObject
@@ -56,6 +59,12 @@ func (p *Provider) CreatePod(ctx context.Context, upper *corev1.Pod) error {
 }
 
 func (p *Provider) createPod(ctx context.Context, upper *corev1.Pod) error {
+	if refusedDaemonSetPod(upper) {
+		p.refuse(upper, ReasonDaemonSetPod, fmt.Sprintf(
+			"Pods of DaemonSets do not run in the lower cluster through virtual node %s: one would run below with the DaemonSet's host access, in the lower namespace of the same name. Keep the DaemonSet off virtual nodes (the webhook does), or opt in with the pod-template annotation %s: %s",
+			p.cfg.Owner.VirtualNode, vnodeident.AnnotationDaemonSetPods, vnodeident.ValueAllow))
+		return nil
+	}
 	desired, err := p.lowerPod(upper)
 	if err != nil {
 		return err
@@ -115,6 +124,30 @@ func (p *Provider) wait(upper *corev1.Pod, why string) {
 	if apiequality.Semantic.DeepEqual(st, upper.Status) || p.notify == nil {
 		return
 	}
+	p.notify(translate.WithStatus(upper, st))
+}
+
+// refusedDaemonSetPod reports whether pod belongs to a DaemonSet that did not opt in to
+// running on virtual nodes (vnodeident.AnnotationDaemonSetPods on its pod template).
+func refusedDaemonSetPod(pod *corev1.Pod) bool {
+	owner := metav1.GetControllerOf(pod)
+	return owner != nil && owner.Kind == "DaemonSet" && strings.HasPrefix(owner.APIVersion, "apps/") &&
+		pod.Annotations[vnodeident.AnnotationDaemonSetPods] != vnodeident.ValueAllow
+}
+
+// refuse fails upper without a lower pod, as a kubelet fails a pod it does not admit
+// (phase Failed with a reason), with one Event. Its controller sees why; a DaemonSet
+// controller replaces it with backoff.
+func (p *Provider) refuse(upper *corev1.Pod, reason, msg string) {
+	if upper.Status.Phase == corev1.PodFailed && upper.Status.Reason == reason {
+		return
+	}
+	p.cfg.Recorder.Event(upper, corev1.EventTypeWarning, reason, msg)
+	if p.notify == nil {
+		return
+	}
+	st := *upper.Status.DeepCopy()
+	st.Phase, st.Reason, st.Message = corev1.PodFailed, reason, msg
 	p.notify(translate.WithStatus(upper, st))
 }
 

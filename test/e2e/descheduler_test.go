@@ -48,7 +48,7 @@ func TestDescheduler(t *testing.T) {
 	vkA := startVirtualNode(t, "vk-a", lowerA)
 	vkB := startVirtualNode(t, "vk-b", lowerB)
 	ns := createNamespace(t, upper, "desched")
-	deschedStartWebhook(t, ns)
+	startWebhook(t, ns)
 
 	t.Run("replicas lower-a cannot place move to lower-b in one run", func(t *testing.T) {
 		deschedMoveReplicas(t, ns, vkA.Name, vkB.Name)
@@ -352,9 +352,9 @@ func deschedLoop(t *testing.T, ns, vkA, vkB string) {
 	}
 }
 
-// deschedStartWebhook runs bin/webhook, which registers itself in the upper cluster with
+// startWebhook runs bin/webhook, which registers itself in the upper cluster with
 // a generated CA and a URL on 127.0.0.1, and waits until the API server calls it.
-func deschedStartWebhook(t *testing.T, ns string) {
+func startWebhook(t *testing.T, ns string) {
 	port, health := freePort(t), freePort(t)
 	t.Cleanup(func() {
 		_ = upper.Client.AdmissionregistrationV1().MutatingWebhookConfigurations().Delete(context.Background(), deschedWebhookConfig, metav1.DeleteOptions{})
