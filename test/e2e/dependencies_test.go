@@ -57,8 +57,16 @@ func TestMissingDependencies(t *testing.T) {
 				cs[0].State.Waiting.Reason == "CreateContainerConfigError" && strings.Contains(cs[0].State.Waiting.Message, "late"),
 			fmt.Sprintf("phase %s, containers %+v", up.Status.Phase, cs)
 	})
-	// Well past a status re-check (10 s): still no lower pod, still Pending, not Failed.
+	// Well past a status re-check (10 s): still no lower pod, still Pending, not Failed,
+	// and no hot loop: the virtual node's CPU stays near idle while the pod waits.
+	pid := vn.Process.Cmd.Process.Pid
+	cpu0 := procCPU(t, pid)
 	time.Sleep(12 * time.Second)
+	if used := procCPU(t, pid) - cpu0; used > 2*time.Second {
+		t.Errorf("the virtual node used %v CPU in 12 s while one pod waited; want it near idle (a hot loop?)", used)
+	} else {
+		t.Logf("virtual node CPU while the pod waited 12 s: %v", used)
+	}
 	if _, err := lowerA.Client.CoreV1().Pods(ns).Get(ctx, pod.Name, metav1.GetOptions{}); !apierrors.IsNotFound(err) {
 		t.Fatalf("lower pod while its Secret is missing above: %v, want NotFound (it would read the lower Secret)", err)
 	}
