@@ -118,13 +118,16 @@ func (p *Provider) createPod(ctx context.Context, upper *corev1.Pod) error {
 // error, burning a Job's backoffLimit): reconcile tries again every statusRecheck, and
 // the pod starts once its dependencies exist above.
 func (p *Provider) wait(upper *corev1.Pod, why string) {
-	key := podKey(upper.Namespace, upper.Name)
-	p.waiting.Store(key, waitingPod{uid: upper.UID, why: why})
-	st := translate.WaitingStatus(upper, translate.ReasonCreateContainerConfigError, why)
-	if apiequality.Semantic.DeepEqual(st, upper.Status) || p.notify == nil {
-		return
+	p.waiting.Store(podKey(upper.Namespace, upper.Name), waitingPod{uid: upper.UID, why: why})
+	p.publish(upper, translate.WaitingStatus(upper, translate.ReasonCreateContainerConfigError, why))
+}
+
+// publish hands virtual-kubelet a status of our own for a pod that has no lower pod to
+// take it from, unless the upper pod already has it.
+func (p *Provider) publish(upper *corev1.Pod, st corev1.PodStatus) {
+	if p.notify != nil && !apiequality.Semantic.DeepEqual(st, upper.Status) {
+		p.notify(translate.WithStatus(upper, st))
 	}
-	p.notify(translate.WithStatus(upper, st))
 }
 
 // refusedDaemonSetPod reports whether pod belongs to a DaemonSet that did not opt in to
@@ -132,7 +135,7 @@ func (p *Provider) wait(upper *corev1.Pod, why string) {
 func refusedDaemonSetPod(pod *corev1.Pod) bool {
 	owner := metav1.GetControllerOf(pod)
 	return owner != nil && owner.Kind == "DaemonSet" && strings.HasPrefix(owner.APIVersion, "apps/") &&
-		pod.Annotations[vnodeident.AnnotationDaemonSetPods] != vnodeident.ValueAllow
+		!vnodeident.DaemonSetPodsAllowed(pod.Annotations)
 }
 
 // refuse fails upper without a lower pod, as a kubelet fails a pod it does not admit
@@ -143,12 +146,9 @@ func (p *Provider) refuse(upper *corev1.Pod, reason, msg string) {
 		return
 	}
 	p.cfg.Recorder.Event(upper, corev1.EventTypeWarning, reason, msg)
-	if p.notify == nil {
-		return
-	}
 	st := *upper.Status.DeepCopy()
 	st.Phase, st.Reason, st.Message = corev1.PodFailed, reason, msg
-	p.notify(translate.WithStatus(upper, st))
+	p.publish(upper, st)
 }
 
 // adopt resolves a name collision with live, the lower pod of upper's name.
@@ -284,8 +284,18 @@ func (p *Provider) checkUpperDependencies(ctx context.Context, upper *corev1.Pod
 
 // waitingFor reports whether upper already waits, for the reason why.
 func (p *Provider) waitingFor(upper *corev1.Pod, why string) bool {
+	w, ok := p.waitRecord(upper)
+	return ok && w.why == why
+}
+
+// waitRecord returns upper's waiting record, if it has one (see wait); one left by an
+// earlier pod of the same name does not count.
+func (p *Provider) waitRecord(upper *corev1.Pod) (waitingPod, bool) {
 	v, ok := p.waiting.Load(podKey(upper.Namespace, upper.Name))
-	return ok && v.(waitingPod) == waitingPod{uid: upper.UID, why: why}
+	if !ok || v.(waitingPod).uid != upper.UID {
+		return waitingPod{}, false
+	}
+	return v.(waitingPod), true
 }
 
 // waitingPod is an upper pod whose lower pod is not created yet, and why.

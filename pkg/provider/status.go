@@ -88,7 +88,7 @@ func (p *Provider) reconcile(ctx context.Context, key string) error {
 	switch {
 	case upper.DeletionTimestamp != nil && !haveLower:
 		return p.finishUpperPod(ctx, upper)
-	case !haveLower && p.isWaiting(upper):
+	case !haveLower && p.waits(upper):
 		return p.createPod(ctx, upper) // its dependencies may exist by now
 	case !haveLower:
 		return p.recreateIfLost(ctx, upper)
@@ -149,10 +149,10 @@ func (p *Provider) repairStatus(ctx context.Context, upper, lower *corev1.Pod) e
 	})
 }
 
-// isWaiting reports whether upper's lower pod waits for a dependency (see wait).
-func (p *Provider) isWaiting(upper *corev1.Pod) bool {
-	v, ok := p.waiting.Load(podKey(upper.Namespace, upper.Name))
-	return ok && v.(waitingPod).uid == upper.UID
+// waits reports whether upper's lower pod waits for a dependency (see wait).
+func (p *Provider) waits(upper *corev1.Pod) bool {
+	_, ok := p.waitRecord(upper)
+	return ok
 }
 
 // recreateIfLost re-creates a lower pod that was deleted out of band while the upper pod

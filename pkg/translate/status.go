@@ -65,23 +65,23 @@ const ReasonCreateContainerConfigError = "CreateContainerConfigError"
 func WaitingStatus(upper *corev1.Pod, reason, message string) corev1.PodStatus {
 	st := *upper.Status.DeepCopy()
 	st.Phase = corev1.PodPending
-	blocked := true
-	waiting := func(cs []corev1.Container, all bool) []corev1.ContainerStatus {
-		out := make([]corev1.ContainerStatus, 0, len(cs))
-		for _, c := range cs {
-			w := &corev1.ContainerStateWaiting{Reason: "PodInitializing"}
-			if blocked {
-				w = &corev1.ContainerStateWaiting{Reason: reason, Message: message}
-				blocked = all
-			}
-			out = append(out, corev1.ContainerStatus{Name: c.Name, Image: c.Image, State: corev1.ContainerState{Waiting: w}})
+	status := func(c corev1.Container, stuck bool) corev1.ContainerStatus {
+		w := &corev1.ContainerStateWaiting{Reason: "PodInitializing"}
+		if stuck {
+			w = &corev1.ContainerStateWaiting{Reason: reason, Message: message}
 		}
-		return out
+		return corev1.ContainerStatus{Name: c.Name, Image: c.Image, State: corev1.ContainerState{Waiting: w}}
 	}
+	// Init containers run one by one, so the kubelet is stuck on the first; without
+	// them it is stuck on every container.
+	hasInit := len(upper.Spec.InitContainers) > 0
 	st.InitContainerStatuses = nil
-	if len(upper.Spec.InitContainers) > 0 {
-		st.InitContainerStatuses = waiting(upper.Spec.InitContainers, false)
+	for i, c := range upper.Spec.InitContainers {
+		st.InitContainerStatuses = append(st.InitContainerStatuses, status(c, i == 0))
 	}
-	st.ContainerStatuses = waiting(upper.Spec.Containers, true)
+	st.ContainerStatuses = make([]corev1.ContainerStatus, 0, len(upper.Spec.Containers))
+	for _, c := range upper.Spec.Containers {
+		st.ContainerStatuses = append(st.ContainerStatuses, status(c, !hasInit))
+	}
 	return st
 }

@@ -159,3 +159,50 @@ func BenchmarkStatusCheck(b *testing.B) {
 		}
 	})
 }
+
+// TestWaitingStatus: the container a kubelet is stuck on carries the reason (the first
+// init container, or every container without init containers), the others
+// PodInitializing; the phase is Pending and the conditions are kept.
+func TestWaitingStatus(t *testing.T) {
+	cond := []corev1.PodCondition{{Type: corev1.PodScheduled, Status: corev1.ConditionTrue}}
+	states := func(cs []corev1.ContainerStatus) []string {
+		var out []string
+		for _, c := range cs {
+			out = append(out, c.Name+":"+c.State.Waiting.Reason)
+		}
+		return out
+	}
+	for _, tc := range []struct {
+		name            string
+		init, main      []string
+		wantInit, wantC []string
+	}{
+		{name: "no init containers", main: []string{"a", "b"}, wantC: []string{"a:R", "b:R"}},
+		{name: "init containers", init: []string{"i1", "i2"}, main: []string{"a"},
+			wantInit: []string{"i1:R", "i2:PodInitializing"}, wantC: []string{"a:PodInitializing"}},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			pod := &corev1.Pod{Status: corev1.PodStatus{Phase: corev1.PodFailed, Conditions: cond}}
+			for _, n := range tc.init {
+				pod.Spec.InitContainers = append(pod.Spec.InitContainers, corev1.Container{Name: n, Image: "img"})
+			}
+			for _, n := range tc.main {
+				pod.Spec.Containers = append(pod.Spec.Containers, corev1.Container{Name: n, Image: "img"})
+			}
+			st := translate.WaitingStatus(pod, "R", "msg")
+			if st.Phase != corev1.PodPending || len(st.Conditions) != 1 {
+				t.Errorf("phase %s, conditions %v; want Pending with the pod's conditions", st.Phase, st.Conditions)
+			}
+			if diff := cmp.Diff(tc.wantInit, states(st.InitContainerStatuses)); diff != "" {
+				t.Errorf("init containers (-want +got):\n%s", diff)
+			}
+			if diff := cmp.Diff(tc.wantC, states(st.ContainerStatuses)); diff != "" {
+				t.Errorf("containers (-want +got):\n%s", diff)
+			}
+			st.Conditions[0].Status = corev1.ConditionFalse
+			if pod.Status.Conditions[0].Status != corev1.ConditionTrue {
+				t.Error("the result shares the pod's conditions")
+			}
+		})
+	}
+}

@@ -46,6 +46,13 @@ const (
 	ValueAllow = "allow"
 )
 
+// DaemonSetPodsAllowed reports whether a DaemonSet's pod template annotations (or its
+// pods', which carry them) opt in to running on virtual nodes. The webhook and the
+// virtual node decide by it alike.
+func DaemonSetPodsAllowed(annotations map[string]string) bool {
+	return annotations[AnnotationDaemonSetPods] == ValueAllow
+}
+
 // Labels returns the labels every virtual node carries, as a new map: callers that
 // recognise virtual nodes by more labels (a configured selector) add to it.
 func Labels() map[string]string {

@@ -71,7 +71,7 @@ func MutateDaemonSet(ds *appsv1.DaemonSet) (*appsv1.DaemonSet, []string) {
 	out := ds.DeepCopy()
 	spec := &out.Spec.Template.Spec
 	value, annotated := out.Spec.Template.Annotations[vnodeident.AnnotationDaemonSetPods]
-	if value == vnodeident.ValueAllow {
+	if vnodeident.DaemonSetPodsAllowed(out.Spec.Template.Annotations) {
 		// The requirement is never removed: it may be the user's own. An earlier
 		// admission without the annotation may have added it, so say so.
 		if excludesVirtualNodes(spec.Affinity) {

@@ -26,6 +26,20 @@ import (
 	"github.com/tensile-kube/tensile/pkg/vnodeident"
 )
 
+// decodeResponse decodes the AdmissionReview the handler wrote and returns its
+// response, failing the test on a malformed one (request UID req-1).
+func decodeResponse(t *testing.T, rec *httptest.ResponseRecorder) *admissionv1.AdmissionResponse {
+	t.Helper()
+	var out admissionv1.AdmissionReview
+	if err := json.Unmarshal(rec.Body.Bytes(), &out); err != nil {
+		t.Fatal(err)
+	}
+	if out.Kind != "AdmissionReview" || out.Response == nil || out.Response.UID != "req-1" {
+		t.Fatalf("malformed response %+v", out)
+	}
+	return out.Response
+}
+
 // applyPatch applies patch to a pod the way the API server does.
 func applyPatch(t *testing.T, original *corev1.Pod, patch []byte) *corev1.Pod {
 	t.Helper()
@@ -149,14 +163,7 @@ func TestHandler(t *testing.T) {
 			if rec.Code != 200 {
 				return
 			}
-			var out admissionv1.AdmissionReview
-			if err := json.Unmarshal(rec.Body.Bytes(), &out); err != nil {
-				t.Fatal(err)
-			}
-			r := out.Response
-			if out.Kind != "AdmissionReview" || r == nil || r.UID != "req-1" {
-				t.Fatalf("malformed response %+v", out)
-			}
+			r := decodeResponse(t, rec)
 			if r.Allowed != tc.wantAllowed || (r.Patch != nil) != tc.wantPatched {
 				t.Errorf("allowed=%v patched=%v, want %v %v", r.Allowed, r.Patch != nil, tc.wantAllowed, tc.wantPatched)
 			}
@@ -298,14 +305,7 @@ func TestHandlerDaemonSet(t *testing.T) {
 			if rec.Code != 200 {
 				t.Fatalf("status %d: %s", rec.Code, rec.Body)
 			}
-			var out admissionv1.AdmissionReview
-			if err := json.Unmarshal(rec.Body.Bytes(), &out); err != nil {
-				t.Fatal(err)
-			}
-			r := out.Response
-			if out.Kind != "AdmissionReview" || r == nil || r.UID != "req-1" {
-				t.Fatalf("malformed response %+v", out)
-			}
+			r := decodeResponse(t, rec)
 			if r.Allowed != tc.wantAllowed {
 				t.Errorf("allowed=%v, want %v", r.Allowed, tc.wantAllowed)
 			}
