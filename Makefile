@@ -99,3 +99,25 @@ bench: tools build ## Go benchmarks and the end-to-end sync benchmark; figures g
 .PHONY: demo
 demo: tools build ## Test bed up, components joined, the walkthrough workload Running. Leaves it running.
 	hack/demo.sh
+
+# ---- manifests and chart --------------------------------------------------------------
+
+# charts/tensile is the one source of truth: manifests/ is its rendering with
+# charts/tensile/ci/manifests-values.yaml (internal/chartrender's drift test fails when
+# they differ). chart-template names the images as `make images` does.
+CHART_NAMESPACE ?= tensile-system
+CHART_SET       ?=
+
+.PHONY: manifests
+manifests: ## Render manifests/ from charts/tensile (edit the chart, then run this).
+	$(GO) run ./hack/render-manifests
+
+.PHONY: chart-template
+chart-template: ## Print the chart rendered like helm template (CHART_SET='k=v,...', CHART_NAMESPACE, IMAGE_REGISTRY, IMAGE_TAG).
+	@$(GO) run ./hack/render-manifests template -n '$(CHART_NAMESPACE)' --include-crds \
+		--set 'image.registry=$(or $(IMAGE_REGISTRY),ghcr.io/tensile-kube)' $(if $(IMAGE_TAG),--set 'image.tag=$(IMAGE_TAG)') \
+		$(if $(CHART_SET),--set '$(CHART_SET)')
+
+.PHONY: chart-test
+chart-test: ## Unit tests of the chart: rendering, schema, and manifests/ drift.
+	$(GOTEST) -count=1 ./internal/chartrender/
