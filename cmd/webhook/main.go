@@ -48,6 +48,7 @@ type options struct {
 	servicePort                    int32
 	failurePolicy                  string
 	daemonSets                     bool
+	trustedUsers                   []string
 	mutate                         webhook.Options
 	logs                           *logsapi.LoggingConfiguration
 }
@@ -71,6 +72,7 @@ func (o *options) addFlags(fs *pflag.FlagSet) {
 	fs.Int32Var(&o.servicePort, "service-port", 443, "With --manage-webhook-config: port of the webhook's Service.")
 	fs.StringVar(&o.failurePolicy, "failure-policy", string(admissionregistrationv1.Fail), "With --manage-webhook-config: Fail or Ignore, for the pods webhook (the DaemonSets webhook always has Ignore).")
 	fs.BoolVar(&o.daemonSets, "daemonsets", true, "Keep DaemonSets off virtual nodes on CREATE and UPDATE unless their pod template is annotated "+vnodeident.AnnotationDaemonSetPods+": "+vnodeident.ValueAllow+" (the virtual node refuses their pods anyway, which stalls rollouts). false passes them through unchanged and, with --manage-webhook-config, leaves the "+webhook.DaemonSetWebhookName+" webhook out of the registration.")
+	fs.StringSliceVar(&o.trustedUsers, "trusted-users", webhook.DefaultTrustedUsers, "User names whose new pods keep every "+webhook.ReservedPrefix+"* annotation they carry (the descheduler re-creating bare pods). Everyone else's pods lose those their authors may not set, with an admission warning.")
 	fs.StringSliceVar(&o.mutate.IgnoreKeys, "ignore-keys", def.IgnoreKeys, "Node label keys that describe upper (virtual) nodes: nodeSelector entries and required node affinity expressions with these keys stay in the upper pod.")
 	fs.StringVar(&o.mutate.ProviderTaintKey, "provider-taint-key", def.ProviderTaintKey, "Key of the virtual nodes' NoSchedule taint, tolerated by every virtual pod.")
 	o.logs = logsapi.NewLoggingConfiguration()
@@ -98,6 +100,20 @@ func (o *options) registration() (webhook.Registration, error) {
 		}
 	}
 	return reg, nil
+}
+
+// sealer returns the webhook's constraints sealer. Its key derives from the serving
+// key file when there is one, which replicas behind one Service share, so each accepts
+// the others' seals; a generated certificate means one replica, and a key of its own.
+func (o *options) sealer() (*webhook.Sealer, error) {
+	if o.keyFile == "" {
+		return webhook.NewSealer(nil), nil
+	}
+	secret, err := os.ReadFile(o.keyFile)
+	if err != nil {
+		return nil, fmt.Errorf("reading --tls-private-key-file for the seal key: %w", err)
+	}
+	return webhook.NewSealer(secret), nil
 }
 
 func main() {
@@ -151,7 +167,14 @@ func run(ctx context.Context, o *options) error {
 		return err
 	}
 	webhook.RegisterMetrics()
-	handler := webhook.NewHandler(webhook.HandlerConfig{Options: o.mutate, Exclusions: webhook.NewRecordExclusions(records), SkipDaemonSets: !o.daemonSets})
+	sealer, err := o.sealer()
+	if err != nil {
+		return err
+	}
+	handler := webhook.NewHandler(webhook.HandlerConfig{
+		Options: o.mutate, Exclusions: webhook.NewRecordExclusions(records), SkipDaemonSets: !o.daemonSets,
+		TrustedUsers: o.trustedUsers, Sealer: sealer,
+	})
 	srv, err := webhook.NewServer(webhook.Config{
 		Addr:       net.JoinHostPort(o.bindAddress, strconv.Itoa(o.securePort)),
 		HealthAddr: o.healthBindAddress,

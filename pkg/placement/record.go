@@ -17,16 +17,18 @@ import (
 )
 
 const (
-	// RecreationsAnnotation counts how many times the descheduler moved a workload
-	// off a virtual node: on a bare pod, the re-creations of that pod's lineage; on a
-	// PlacementExclusion, the distinct exclusions added for its controller. Past the
-	// descheduler's cap, the workload is left alone.
+	// RecreationsAnnotation counts, on a PlacementExclusion, how many times the
+	// descheduler moved a workload off a virtual node: for a controller, the distinct
+	// exclusions added; for a bare pod's lineage record, the re-creations. Past the
+	// descheduler's cap, the workload is left alone. Records are written by the
+	// descheduler only, never by a pod's author. Pods re-created before lineage records
+	// existed carry it too (see LegacyLineage).
 	RecreationsAnnotation = "tensile.dev/recreations"
 
-	// ExclusionsAnnotation holds, on a bare pod re-created by the descheduler, the
-	// exclusions merged into its affinity as a JSON list of NodeExclusion, so the next
-	// re-creation can drop the expired ones. Controller-owned pods keep theirs in a
-	// PlacementExclusion instead.
+	// ExclusionsAnnotation held, on bare pods re-created before lineage records
+	// existed, the exclusions merged into their affinity as a JSON list of
+	// NodeExclusion. It is read from pods without a lineage record only (LegacyLineage)
+	// and no longer written.
 	ExclusionsAnnotation = "tensile.dev/exclusions"
 
 	// maxNameLength is the longest object name the API server accepts for

@@ -7,6 +7,8 @@ import (
 	"fmt"
 	"io"
 	"net/http"
+	"slices"
+	"strings"
 	"time"
 
 	admissionv1 "k8s.io/api/admission/v1"
@@ -46,6 +48,13 @@ type HandlerConfig struct {
 	// virtual nodes (MutateDaemonSet). The zero value keeps them off: the virtual
 	// node refuses their pods anyway, and refused pods stall rollouts.
 	SkipDaemonSets bool
+	// TrustedUsers are the user names (AdmissionRequest userInfo) whose new pods keep
+	// every tensile.dev annotation they carry (see DefaultTrustedUsers). Everyone
+	// else's lose those their authors may not set (DropReserved).
+	TrustedUsers []string
+	// Sealer seals the constraints the webhook saves, so that it recognises them
+	// when they come back; nil means a random key of this process.
+	Sealer *Sealer
 }
 
 // Handler serves Mutate and MutateDaemonSet as an AdmissionReview v1 endpoint.
@@ -59,6 +68,9 @@ var _ http.Handler = (*Handler)(nil)
 func NewHandler(cfg HandlerConfig) *Handler {
 	if cfg.Clock == nil {
 		cfg.Clock = clock.RealClock{}
+	}
+	if cfg.Sealer == nil {
+		cfg.Sealer = NewSealer(nil)
 	}
 	return &Handler{cfg: cfg}
 }
@@ -139,12 +151,23 @@ func (h *Handler) reviewPod(logger klog.Logger, req *admissionv1.AdmissionReques
 	if pod.Namespace == "" {
 		pod.Namespace = req.Namespace
 	}
-	exclusions, warnings := h.exclusions(pod)
-	mutated, mw, err := Mutate(pod, h.cfg.Options, exclusions)
+	in, warnings := pod, []string(nil)
+	if !slices.Contains(h.cfg.TrustedUsers, req.UserInfo.Username) {
+		var dropped []string
+		if in, dropped = DropReserved(pod, h.cfg.Sealer); len(dropped) > 0 {
+			logger.V(2).Info("Dropped annotations the pod's author may not set", "user", req.UserInfo.Username, "keys", dropped)
+			warnings = append(warnings, fmt.Sprintf("tensile webhook: dropped annotations %s: only tensile components set them (a pod's author may set %s)",
+				strings.Join(dropped, ", "), strings.Join(UserAnnotations, ", ")))
+		}
+	}
+	exclusions, xw := h.exclusions(in)
+	warnings = append(warnings, xw...)
+	mutated, mw, err := Mutate(in, h.cfg.Options, exclusions)
 	if err != nil {
 		logger.Info("Denying pod", "err", err)
 		return deny(err), ResultDenied
 	}
+	sealConstraints(mutated, h.cfg.Sealer)
 	warnings = append(warnings, mw...)
 	ops, err := CreatePatch(pod, mutated)
 	resp, result := patchResponse(ops, err, warnings)

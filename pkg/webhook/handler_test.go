@@ -14,6 +14,7 @@ import (
 	jsonpatch "gopkg.in/evanphx/json-patch.v4"
 	admissionv1 "k8s.io/api/admission/v1"
 	appsv1 "k8s.io/api/apps/v1"
+	authenticationv1 "k8s.io/api/authentication/v1"
 	corev1 "k8s.io/api/core/v1"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	"k8s.io/apimachinery/pkg/runtime"
@@ -93,6 +94,12 @@ func (f fakeExclusions) Exclusions(_ string, owner *metav1.OwnerReference, _ tim
 
 func review(t *testing.T, op admissionv1.Operation, res metav1.GroupVersionResource, obj any) []byte {
 	t.Helper()
+	return reviewAs(t, "alice", op, res, obj)
+}
+
+// reviewAs is review with the request made by user.
+func reviewAs(t *testing.T, user string, op admissionv1.Operation, res metav1.GroupVersionResource, obj any) []byte {
+	t.Helper()
 	raw, err := json.Marshal(obj)
 	if err != nil {
 		t.Fatal(err)
@@ -101,6 +108,7 @@ func review(t *testing.T, op admissionv1.Operation, res metav1.GroupVersionResou
 		TypeMeta: metav1.TypeMeta{APIVersion: "admission.k8s.io/v1", Kind: "AdmissionReview"},
 		Request: &admissionv1.AdmissionRequest{
 			UID: "req-1", Operation: op, Resource: res, Namespace: "ns", Object: runtime.RawExtension{Raw: raw},
+			UserInfo: authenticationv1.UserInfo{Username: user},
 		},
 	})
 	return b
@@ -145,8 +153,8 @@ func TestHandler(t *testing.T) {
 		{name: "undecodable pod is denied",
 			body:       review(t, admissionv1.Create, podResource, map[string]any{"spec": "nope"}),
 			wantStatus: 200, wantCode: 400},
-		{name: "malformed saved constraints are denied",
-			body: review(t, admissionv1.Create, podResource, podWith(func(p *corev1.Pod) {
+		{name: "malformed saved constraints from a trusted user are denied",
+			body: reviewAs(t, DefaultTrustedUsers[0], admissionv1.Create, podResource, podWith(func(p *corev1.Pod) {
 				p.Annotations = map[string]string{constraints.Annotation: "]"}
 			})),
 			wantStatus: 200, wantCode: 400},
@@ -154,7 +162,7 @@ func TestHandler(t *testing.T) {
 		{name: "review without request is a bad request", body: []byte(`{"kind":"AdmissionReview"}`), wantStatus: 400},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
-			h := NewHandler(HandlerConfig{Options: DefaultOptions(), Exclusions: tc.source})
+			h := NewHandler(HandlerConfig{Options: DefaultOptions(), Exclusions: tc.source, TrustedUsers: DefaultTrustedUsers})
 			rec := httptest.NewRecorder()
 			h.ServeHTTP(rec, httptest.NewRequest(http.MethodPost, MutatePath, bytes.NewReader(tc.body)))
 			if rec.Code != tc.wantStatus {

@@ -26,7 +26,9 @@ const (
 	ReasonRecreateFrom = "RecreatedFrom"
 	ReasonCapReached   = "RecreationLimitReached"
 	ReasonFailed       = "RecreateFailed"
-	eventAction        = "Deschedule"
+	// ReasonAnnotationIgnored says a pod's tensile.dev/original-name was not believed.
+	ReasonAnnotationIgnored = "AnnotationIgnored"
+	eventAction             = "Deschedule"
 )
 
 // capReachedError says a workload was moved MaxRecreations times already.
@@ -143,10 +145,14 @@ func expiryOf(rec *v1alpha1.PlacementExclusion, node string) time.Time {
 
 // recreate handles a bare pod: nobody else would re-create it, so the plugin evicts
 // it and creates its replacement (see replacement) under a new name, which needs no
-// waiting for the old pod to be gone. The replacement is first checked with a
-// server-side dry-run create, so a pod the API server would refuse is never evicted.
-// The eviction goes through the descheduler's evictor, which applies the policy's
-// eviction limits, PodDisruptionBudgets and --dry-run exactly as for upstream plugins.
+// waiting for the old pod to be gone. The re-creation count, the first pod's name and
+// the exclusions live in the pod's lineage record (a PlacementExclusion owned by the
+// pod), which the pod's author cannot write, so editing the pod's annotations neither
+// resets the cap nor picks the replacement's name. The replacement is first checked
+// with a server-side dry-run create, so a pod the API server would refuse is never
+// evicted. The eviction goes through the descheduler's evictor, which applies the
+// policy's eviction limits, PodDisruptionBudgets and --dry-run exactly as for upstream
+// plugins.
 func (p *RecreateUnschedulable) recreate(ctx context.Context, c candidate, now time.Time) error {
 	logger := klog.FromContext(ctx).WithValues("pod", klog.KObj(c.pod))
 	if utils.IsMirrorPod(c.pod) || utils.IsStaticPod(c.pod) || utils.IsCriticalPriorityPod(c.pod) ||
@@ -154,17 +160,24 @@ func (p *RecreateUnschedulable) recreate(ctx context.Context, c candidate, now t
 		logger.V(3).Info("Pod protected, left alone")
 		return nil
 	}
-	if count := placement.Recreations(c.pod.Annotations); count >= p.limit() {
-		p.event(c.pod, nil, v1.EventTypeWarning, ReasonCapReached, "Left on %s although %s: re-created %d times already (cap %d)",
-			c.pod.Spec.NodeName, c.detail, count, p.limit())
+	if p.opts.Exclusions == nil {
+		// Nowhere to count re-creations: re-creating would never stop.
+		logger.V(3).Info("No record store, left alone")
+		return nil
+	}
+	lin, err := p.lineage(ctx, c.pod)
+	if err != nil {
+		p.event(c.pod, nil, v1.EventTypeWarning, ReasonFailed, "Cannot read the re-creation record of %s: %v", c.pod.Name, err)
+		return err
+	}
+	if lin.Recreations >= p.limit() {
+		p.event(c.pod, nil, v1.EventTypeWarning, ReasonCapReached,
+			"Left on %s although %s: re-created %d times already (cap %d, counted in PlacementExclusion %s); delete %s and create the pod anew once a lower cluster can take it",
+			c.pod.Spec.NodeName, c.detail, lin.Recreations, p.limit(), placement.LineageRecordName(c.pod.UID), c.pod.Name)
 		countAction("capped")
 		return nil
 	}
-	repl, err := replacement(c.pod, c.pod.Spec.NodeName, now, p.ttl())
-	if err != nil {
-		p.event(c.pod, nil, v1.EventTypeWarning, ReasonFailed, "Cannot build a replacement: %v", err)
-		return err
-	}
+	repl, next := replacement(c.pod, lin, c.pod.Spec.NodeName, now, p.ttl())
 	pods := p.handle.ClientSet().CoreV1().Pods(repl.Namespace)
 	if !p.opts.DryRun {
 		if _, err := pods.Create(ctx, repl, metav1.CreateOptions{DryRun: []string{metav1.DryRunAll}}); err != nil {
@@ -188,13 +201,55 @@ func (p *RecreateUnschedulable) recreate(ctx context.Context, c candidate, now t
 		countAction("failed")
 		return err
 	}
-	n := placement.Recreations(created.Annotations)
+	if err := p.recordLineage(ctx, created, next); err != nil {
+		// The replacement runs, but uncounted: it starts a lineage of its own.
+		p.event(created, c.pod, v1.EventTypeWarning, ReasonFailed, "Re-creation %d of %d not recorded (%v); this pod's re-creations count from 0",
+			next.Recreations, p.limit(), err)
+		countAction("failed")
+		return err
+	}
 	p.event(c.pod, created, v1.EventTypeNormal, ReasonRecreated, "Re-created as %s away from %s (%s); re-creation %d of %d",
-		created.Name, c.pod.Spec.NodeName, c.detail, n, p.limit())
+		created.Name, c.pod.Spec.NodeName, c.detail, next.Recreations, p.limit())
 	p.event(created, c.pod, v1.EventTypeNormal, ReasonRecreateFrom, "Re-created from %s, excluding %s", c.pod.Name, c.pod.Spec.NodeName)
-	logger.V(1).Info("Re-created pod", "replacement", klog.KObj(created), "node", c.pod.Spec.NodeName)
+	logger.V(1).Info("Re-created pod", "replacement", klog.KObj(created), "node", c.pod.Spec.NodeName, "recreations", next.Recreations)
 	countAction("recreated")
 	return nil
+}
+
+// lineage returns the lineage of the bare pod: from its lineage record when it has
+// one, else (a first pod, or one re-created before records existed) from the pod
+// itself (legacyLineage), with a Warning Event when its original-name annotation was
+// not believed.
+func (p *RecreateUnschedulable) lineage(ctx context.Context, pod *v1.Pod) (placement.Lineage, error) {
+	rec, err := p.opts.Exclusions.Get(ctx, pod.Namespace, placement.LineageRecordName(pod.UID))
+	switch {
+	case err == nil:
+		if lin, ok := placement.LineageOf(rec, pod); ok {
+			return lin, nil
+		}
+	case !apierrors.IsNotFound(err):
+		return placement.Lineage{}, err
+	}
+	lin, ignored, err := legacyLineage(pod)
+	if err == nil && ignored != "" {
+		p.event(pod, nil, v1.EventTypeWarning, ReasonAnnotationIgnored,
+			"Annotation %s=%q ignored: %s is not a re-creation of %q; its replacement is named after %s. Remove the annotation",
+			OriginalNameAnnotation, ignored, pod.Name, ignored, pod.Name)
+	}
+	return lin, err
+}
+
+// recordLineage writes the lineage record of created, the replacement just made,
+// retrying transient failures: without it the replacement's count would start again.
+// The previous pod's record is owned by that pod and goes with it.
+func (p *RecreateUnschedulable) recordLineage(ctx context.Context, created *v1.Pod, lin placement.Lineage) error {
+	rec := placement.NewLineageRecord(created, lin)
+	return retry.OnError(retry.DefaultBackoff, func(err error) bool {
+		return !apierrors.IsAlreadyExists(err) && !apierrors.IsInvalid(err) && !apierrors.IsForbidden(err)
+	}, func() error {
+		_, err := p.opts.Exclusions.Create(ctx, rec)
+		return err
+	})
 }
 
 // createReplacement creates repl, retrying transient failures; the original is gone

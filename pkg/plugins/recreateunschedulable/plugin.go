@@ -41,8 +41,9 @@ var _ ExclusionStore = (*placement.Client)(nil)
 
 // Options are what the plugin needs beyond its args and the descheduler's handle.
 type Options struct {
-	// Exclusions stores the records for controller-owned pods. The handle's clientset
-	// cannot reach custom resources; without a store, owned pods are left alone.
+	// Exclusions stores the records of controller-owned pods and of bare pods'
+	// lineages. The handle's clientset cannot reach custom resources; without a store,
+	// every pod is left alone (a bare pod's re-creations could not be counted).
 	Exclusions ExclusionStore
 	// DryRun makes the plugin change nothing. The descheduler's --dry-run already gives
 	// plugins a sandbox clientset, but the exclusion store talks to the real cluster.
@@ -78,7 +79,7 @@ func NewBuilder(opts Options) pluginregistry.PluginBuilder {
 	}
 }
 
-// New builds the plugin with default Options (no exclusion store: owned pods are left
+// New builds the plugin with default Options (no exclusion store: every pod is left
 // alone). Commands use NewBuilder.
 func New(ctx context.Context, args runtime.Object, handle frameworktypes.Handle) (frameworktypes.Plugin, error) {
 	return NewWithOptions(ctx, args, handle, Options{})
@@ -127,7 +128,7 @@ func NewWithOptions(ctx context.Context, args runtime.Object, handle frameworkty
 		return nil, fmt.Errorf("parsing virtualNodeSelector: %w", err)
 	}
 	if opts.Exclusions == nil {
-		logger.Info("No exclusion store: controller-owned pods will be left alone")
+		logger.Info("No exclusion store: no pod will be moved")
 	}
 	registerMetrics()
 	return &RecreateUnschedulable{

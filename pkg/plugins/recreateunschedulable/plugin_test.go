@@ -89,6 +89,7 @@ type pluginCase struct {
 	name          string
 	pods          []*v1.Pod
 	record        *v1alpha1.PlacementExclusion
+	lineage       *v1alpha1.PlacementExclusion // a bare pod's lineage record
 	args          RecreateUnschedulableArgs
 	dryRun        bool
 	maxTotal      *uint
@@ -96,6 +97,7 @@ type pluginCase struct {
 	wantEvicted   []string
 	wantCreated   []string
 	wantRecord    *v1alpha1.PlacementExclusion // nil: no record must exist
+	wantLineage   *placement.Lineage           // of the one created pod; nil: no lineage record for it
 	wantReasons   []string
 	checkCreated  func(t *testing.T, pods []*v1.Pod)
 	skipNoRecords bool
@@ -131,12 +133,17 @@ func newCluster(t *testing.T, tc pluginCase) *cluster {
 		if len(ca.CreateOptions.DryRun) > 0 {
 			return true, pod, nil // a dry-run create stores nothing
 		}
-		c.created = append(c.created, pod.DeepCopy())
-		return false, nil, nil
+		pod = pod.DeepCopy()
+		pod.UID = k8stypes.UID("uid-" + pod.Name) // as the API server would
+		c.created = append(c.created, pod)
+		return true, pod, c.client.Tracker().Create(a.GetResource(), pod, a.GetNamespace())
 	})
 	var dynObjs []runtime.Object
-	if tc.record != nil {
-		u, err := placement.ToUnstructured(tc.record)
+	for _, rec := range []*v1alpha1.PlacementExclusion{tc.record, tc.lineage} {
+		if rec == nil {
+			continue
+		}
+		u, err := placement.ToUnstructured(rec)
 		if err != nil {
 			t.Fatal(err)
 		}
@@ -192,6 +199,7 @@ func runPluginCase(t *testing.T, tc pluginCase) {
 		tc.checkCreated(t, c.created)
 	}
 	checkRecord(ctx, t, c.store, tc.wantRecord)
+	checkLineage(ctx, t, c.store, c.created, tc.wantLineage)
 	checkReasons(t, c.events.reasons, tc.wantReasons)
 }
 
@@ -216,6 +224,42 @@ func checkRecord(ctx context.Context, t *testing.T, store *placement.Client, wan
 	if len(got.OwnerReferences) != 1 || got.OwnerReferences[0].UID != rsOwner.UID {
 		t.Errorf("record owner references %+v", got.OwnerReferences)
 	}
+}
+
+// checkLineage checks the lineage record of the one pod created, or that none was
+// written when want is nil.
+func checkLineage(ctx context.Context, t *testing.T, store *placement.Client, created []*v1.Pod, want *placement.Lineage) {
+	t.Helper()
+	if want == nil {
+		for _, p := range created {
+			if _, err := store.Get(ctx, "ns", placement.LineageRecordName(p.UID)); !apierrors.IsNotFound(err) {
+				t.Errorf("unexpected lineage record of %s (err %v)", p.Name, err)
+			}
+		}
+		return
+	}
+	if len(created) != 1 {
+		t.Fatalf("want one pod created, got %d", len(created))
+	}
+	rec, err := store.Get(ctx, "ns", placement.LineageRecordName(created[0].UID))
+	if err != nil {
+		t.Fatalf("lineage record of %s: %v", created[0].Name, err)
+	}
+	got, ok := placement.LineageOf(rec, created[0])
+	if !ok {
+		t.Fatalf("record %+v is not the lineage of %s", rec, created[0].Name)
+	}
+	if diff := cmp.Diff(*want, got); diff != "" {
+		t.Errorf("lineage (-want +got):\n%s", diff)
+	}
+	if len(rec.OwnerReferences) != 1 || rec.OwnerReferences[0].UID != created[0].UID || rec.OwnerReferences[0].Kind != "Pod" {
+		t.Errorf("lineage record owner references %+v, want the pod %s", rec.OwnerReferences, created[0].Name)
+	}
+}
+
+// lineageRecord is the lineage record of the stuckPod named pod.
+func lineageRecord(pod string, l placement.Lineage) *v1alpha1.PlacementExclusion {
+	return placement.NewLineageRecord(stuckPod(pod, "vk-a", 0), l)
 }
 
 // fakeEvents is an EventSink keeping the reasons it was given.
@@ -280,22 +324,66 @@ func TestDeschedule(t *testing.T) {
 			record:      record(3, metav1.OwnerReference{APIVersion: "apps/v1", Kind: "ReplicaSet", Name: "web", UID: "old"}, until("vk-b", time.Hour)),
 			wantEvicted: []string{"p1"}, wantRecord: record(1, rsOwner, until("vk-a", ttl)),
 			wantReasons: []string{ReasonExcluded, ReasonExcluded}},
-		{name: "bare pod is re-created with the exclusion",
+		{name: "bare pod is re-created with the exclusion, counted in a record owned by the replacement",
 			pods:        []*v1.Pod{stuckPod("solo", "vk-a", time.Hour)},
 			wantEvicted: []string{"solo"}, wantCreated: []string{"solo-r1"},
+			wantLineage: &placement.Lineage{Original: "solo", Recreations: 1, Exclusions: []v1alpha1.NodeExclusion{until("vk-a", ttl)}},
 			wantReasons: []string{ReasonRecreated, ReasonRecreateFrom},
 			checkCreated: func(t *testing.T, pods []*v1.Pod) {
 				p := pods[0]
-				if p.Spec.NodeName != "" || placement.Recreations(p.Annotations) != 1 || p.Annotations[OriginalNameAnnotation] != "solo" {
+				if p.Spec.NodeName != "" || p.Annotations[placement.RecreationsAnnotation] != "" || p.Annotations[OriginalNameAnnotation] != "" {
 					t.Errorf("replacement %s: nodeName %q annotations %v", p.Name, p.Spec.NodeName, p.Annotations)
 				}
 				if got := placement.ExcludedNodes(p.Spec.Affinity); !slices.Equal(got, []string{"vk-a"}) {
 					t.Errorf("replacement excludes %v", got)
 				}
 			}},
-		{name: "bare pod past the cap: left alone with an Event",
-			pods:        []*v1.Pod{stuckPod("solo-r3", "vk-a", time.Hour, annotated(placement.RecreationsAnnotation, "3"))},
+		{name: "a replacement continues its record's lineage, whatever its annotations say",
+			pods: []*v1.Pod{stuckPod("solo-r1", "vk-b", time.Hour,
+				annotated(placement.RecreationsAnnotation, "0"), annotated(OriginalNameAnnotation, "victim"))},
+			lineage:     lineageRecord("solo-r1", placement.Lineage{Original: "solo", Recreations: 1, Exclusions: []v1alpha1.NodeExclusion{until("vk-a", time.Minute)}}),
+			wantEvicted: []string{"solo-r1"}, wantCreated: []string{"solo-r2"},
+			wantLineage: &placement.Lineage{Original: "solo", Recreations: 2, Exclusions: []v1alpha1.NodeExclusion{until("vk-a", time.Minute), until("vk-b", ttl)}},
+			wantReasons: []string{ReasonRecreated, ReasonRecreateFrom}},
+		{name: "bare pod at the cap in its record, its annotation reset: left alone with an Event",
+			pods:        []*v1.Pod{stuckPod("solo-r3", "vk-a", time.Hour, annotated(placement.RecreationsAnnotation, "0"))},
+			lineage:     lineageRecord("solo-r3", placement.Lineage{Original: "solo", Recreations: 3}),
 			wantReasons: []string{ReasonCapReached}},
+		{name: "bare pod at the cap in its record, its annotation deleted: left alone with an Event",
+			pods:        []*v1.Pod{stuckPod("solo-r3", "vk-a", time.Hour)},
+			lineage:     lineageRecord("solo-r3", placement.Lineage{Original: "solo", Recreations: 3}),
+			wantReasons: []string{ReasonCapReached}},
+		{name: "a record made for another pod of that name is not this pod's lineage",
+			pods: []*v1.Pod{stuckPod("solo", "vk-a", time.Hour)},
+			lineage: func() *v1alpha1.PlacementExclusion {
+				r := lineageRecord("solo", placement.Lineage{Original: "victim", Recreations: 3})
+				r.Spec.Owner.Name = "other"
+				return r
+			}(),
+			wantEvicted: []string{"solo"}, wantCreated: []string{"solo-r1"},
+			wantLineage: &placement.Lineage{Original: "solo", Recreations: 1, Exclusions: []v1alpha1.NodeExclusion{until("vk-a", ttl)}},
+			wantReasons: []string{ReasonRecreated, ReasonRecreateFrom}},
+		{name: "bare pod re-created before records existed: its annotations continue, consistent with its name",
+			pods: []*v1.Pod{stuckPod("solo-r3", "vk-a", time.Hour,
+				annotated(placement.RecreationsAnnotation, "3"), annotated(OriginalNameAnnotation, "solo"))},
+			wantReasons: []string{ReasonCapReached}},
+		{name: "legacy pod one below the cap: next name from its original",
+			pods: []*v1.Pod{stuckPod("solo-r2", "vk-a", time.Hour,
+				annotated(placement.RecreationsAnnotation, "2"), annotated(OriginalNameAnnotation, "solo"))},
+			wantEvicted: []string{"solo-r2"}, wantCreated: []string{"solo-r3"},
+			wantLineage: &placement.Lineage{Original: "solo", Recreations: 3, Exclusions: []v1alpha1.NodeExclusion{until("vk-a", ttl)}},
+			wantReasons: []string{ReasonRecreated, ReasonRecreateFrom}},
+		{name: "original-name naming another pod is ignored with an Event",
+			pods: []*v1.Pod{stuckPod("mine", "vk-a", time.Hour,
+				annotated(placement.RecreationsAnnotation, "1"), annotated(OriginalNameAnnotation, "victim"))},
+			wantEvicted: []string{"mine"}, wantCreated: []string{"mine-r2"},
+			wantLineage: &placement.Lineage{Original: "mine", Recreations: 2, Exclusions: []v1alpha1.NodeExclusion{until("vk-a", ttl)}},
+			wantReasons: []string{ReasonAnnotationIgnored, ReasonRecreated, ReasonRecreateFrom}},
+		{name: "original-name without a count is ignored too",
+			pods:        []*v1.Pod{stuckPod("victim-r1", "vk-a", time.Hour, annotated(OriginalNameAnnotation, "victim"))},
+			wantEvicted: []string{"victim-r1"}, wantCreated: []string{"victim-r1-r1"},
+			wantLineage: &placement.Lineage{Original: "victim-r1", Recreations: 1, Exclusions: []v1alpha1.NodeExclusion{until("vk-a", ttl)}},
+			wantReasons: []string{ReasonAnnotationIgnored, ReasonRecreated, ReasonRecreateFrom}},
 		{name: "bare pod whose replacement would be refused is not evicted",
 			pods:         []*v1.Pod{stuckPod("solo", "vk-a", time.Hour)},
 			refuseCreate: true,

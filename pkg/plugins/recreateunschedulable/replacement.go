@@ -15,36 +15,33 @@ import (
 	"github.com/tensile-kube/tensile/pkg/placement"
 )
 
-// OriginalNameAnnotation holds, on a re-created bare pod, the name of the first pod of
-// its lineage, from which every replacement's name is derived.
-const OriginalNameAnnotation = "tensile.dev/original-name"
+// OriginalNameAnnotation is placement.OriginalNameAnnotation: the first pod's name,
+// kept on the lineage record.
+const OriginalNameAnnotation = placement.OriginalNameAnnotation
 
 // maxPodNameLength is the longest pod name the API server accepts (a DNS subdomain).
 const maxPodNameLength = 253
 
-// replacement returns the pod that replaces the bare pod, which is stuck on node: the
-// same metadata and spec, unbound, with node excluded until now+ttl, the exclusions of
-// earlier re-creations that expired removed from its affinity, its re-creation count
-// raised, and the name <original>-r<count>. Fields the API server sets or refuses on
-// creation (status, UID, priority, ephemeral containers) are dropped. pod is not
-// modified.
-func replacement(pod *v1.Pod, node string, now time.Time, ttl time.Duration) (*v1.Pod, error) {
-	prev, err := placement.PodExclusions(pod)
-	if err != nil {
-		return nil, err
-	}
-	exclusions, _ := placement.Add(prev, node, now, now.Add(ttl))
-	active := placement.Active(exclusions, now)
-	expired := slices.DeleteFunc(placement.Expired(prev, now), func(n string) bool { return slices.Contains(active, n) })
+// lineageAnnotations are the annotations re-created pods used to carry and no longer
+// do: the lineage record holds what they held. A replacement drops them, so that no
+// stale copy suggests otherwise.
+var lineageAnnotations = []string{placement.RecreationsAnnotation, placement.ExclusionsAnnotation, placement.OriginalNameAnnotation}
 
-	count := placement.Recreations(pod.Annotations) + 1
-	original := pod.Annotations[OriginalNameAnnotation]
-	if original == "" {
-		original = pod.Name
-	}
+// replacement returns the pod that replaces the bare pod, which is stuck on node, and
+// the lineage the replacement continues: the same metadata and spec, unbound, with node
+// excluded until now+ttl, the lineage's exclusions that expired removed from its
+// affinity, and the name <original>-r<count>, both from lin (never from the pod's
+// annotations). Fields the API server sets or refuses on creation (status, UID,
+// priority, ephemeral containers) are dropped. pod is not modified.
+func replacement(pod *v1.Pod, lin placement.Lineage, node string, now time.Time, ttl time.Duration) (*v1.Pod, placement.Lineage) {
+	exclusions, _ := placement.Add(lin.Exclusions, node, now, now.Add(ttl))
+	active := placement.Active(exclusions, now)
+	expired := slices.DeleteFunc(placement.Expired(lin.Exclusions, now), func(n string) bool { return slices.Contains(active, n) })
+	next := placement.Lineage{Original: lin.Original, Recreations: lin.Recreations + 1, Exclusions: exclusions}
+
 	out := &v1.Pod{
 		ObjectMeta: metav1.ObjectMeta{
-			Name:            replacementName(original, count),
+			Name:            replacementName(lin.Original, next.Recreations),
 			Namespace:       pod.Namespace,
 			Labels:          maps.Clone(pod.Labels),
 			Annotations:     maps.Clone(pod.Annotations),
@@ -53,10 +50,8 @@ func replacement(pod *v1.Pod, node string, now time.Time, ttl time.Duration) (*v
 		},
 		Spec: *pod.Spec.DeepCopy(),
 	}
-	out.Annotations = placement.SetRecreations(out.Annotations, count)
-	out.Annotations[OriginalNameAnnotation] = original
-	if err := placement.SetPodExclusions(out, exclusions); err != nil {
-		return nil, err
+	for _, k := range lineageAnnotations {
+		delete(out.Annotations, k)
 	}
 	out.Spec.NodeName = ""
 	// Priority admission recomputes it from priorityClassName and refuses a value
@@ -64,7 +59,28 @@ func replacement(pod *v1.Pod, node string, now time.Time, ttl time.Duration) (*v
 	out.Spec.Priority = nil
 	out.Spec.EphemeralContainers = nil
 	out.Spec.Affinity = placement.WithExcludedNodes(placement.WithoutExcludedNodes(out.Spec.Affinity, expired), active)
-	return out, nil
+	return out, next
+}
+
+// legacyLineage is the lineage of a bare pod without a lineage record (see
+// placement.LegacyLineage). Its tensile.dev/original-name is believed only when the
+// pod's own name is the replacement name that original and count give, which only
+// the descheduler's own naming produces: an annotation naming another pod never
+// decides a replacement's name. ignored reports an original-name that was not believed.
+func legacyLineage(pod *v1.Pod) (lin placement.Lineage, ignored string, err error) {
+	lin, err = placement.LegacyLineage(pod)
+	if err != nil {
+		return lin, "", err
+	}
+	orig, ok := pod.Annotations[OriginalNameAnnotation]
+	switch {
+	case !ok:
+	case orig != "" && lin.Recreations > 0 && replacementName(orig, lin.Recreations) == pod.Name:
+		lin.Original = orig
+	default:
+		ignored = orig
+	}
+	return lin, ignored, nil
 }
 
 // replacementName returns <original>-r<count>, shortening original (with a hash to

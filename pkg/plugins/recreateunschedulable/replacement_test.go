@@ -1,6 +1,7 @@
 package recreateunschedulable
 
 import (
+	"slices"
 	"strings"
 	"testing"
 	"time"
@@ -65,12 +66,12 @@ func TestReplacement(t *testing.T) {
 		}}}
 	}
 	for _, tc := range []struct {
-		name      string
-		pod       *v1.Pod
-		wantName  string
-		wantAff   *v1.Affinity
-		wantCount int
-		wantExcl  []v1alpha1.NodeExclusion
+		name     string
+		pod      *v1.Pod
+		lin      placement.Lineage
+		wantName string
+		wantAff  *v1.Affinity
+		wantLin  placement.Lineage
 	}{
 		{name: "first re-creation",
 			pod: stuckPod("solo", "vk-a", time.Hour, func(p *v1.Pod) {
@@ -78,31 +79,31 @@ func TestReplacement(t *testing.T) {
 				p.Spec.Priority = ptr.To[int32](7)
 				p.Spec.EphemeralContainers = []v1.EphemeralContainer{{}}
 			}),
-			wantName: "solo-r1", wantAff: aff(zone, notIn("vk-a")), wantCount: 1,
-			wantExcl: []v1alpha1.NodeExclusion{until("vk-a", ttl)}},
+			lin:      placement.Lineage{Original: "solo"},
+			wantName: "solo-r1", wantAff: aff(zone, notIn("vk-a")),
+			wantLin: placement.Lineage{Original: "solo", Recreations: 1, Exclusions: []v1alpha1.NodeExclusion{until("vk-a", ttl)}}},
 		{name: "second re-creation drops expired exclusions and keeps active ones",
 			pod: stuckPod("solo-r1", "vk-b", time.Hour, func(p *v1.Pod) {
 				p.Spec.Affinity = aff(zone, notIn("user", "vk-a", "vk-c"))
-				p.Annotations = map[string]string{OriginalNameAnnotation: "solo", placement.RecreationsAnnotation: "1"}
-				_ = placement.SetPodExclusions(p, []v1alpha1.NodeExclusion{until("vk-a", -time.Minute), until("vk-c", time.Minute)})
 			}),
-			wantName: "solo-r2", wantAff: aff(zone, notIn("user", "vk-b", "vk-c")), wantCount: 2,
-			wantExcl: []v1alpha1.NodeExclusion{until("vk-b", ttl), until("vk-c", time.Minute)}},
+			lin:      placement.Lineage{Original: "solo", Recreations: 1, Exclusions: []v1alpha1.NodeExclusion{until("vk-a", -time.Minute), until("vk-c", time.Minute)}},
+			wantName: "solo-r2", wantAff: aff(zone, notIn("user", "vk-b", "vk-c")),
+			wantLin: placement.Lineage{Original: "solo", Recreations: 2, Exclusions: []v1alpha1.NodeExclusion{until("vk-b", ttl), until("vk-c", time.Minute)}}},
 		{name: "an expired node stuck again is excluded again",
-			pod: stuckPod("solo-r1", "vk-a", time.Hour, func(p *v1.Pod) {
-				p.Spec.Affinity = aff(notIn("vk-a"))
-				p.Annotations = map[string]string{OriginalNameAnnotation: "solo", placement.RecreationsAnnotation: "1"}
-				_ = placement.SetPodExclusions(p, []v1alpha1.NodeExclusion{until("vk-a", -time.Minute)})
-			}),
-			wantName: "solo-r2", wantAff: aff(notIn("vk-a")), wantCount: 2,
-			wantExcl: []v1alpha1.NodeExclusion{until("vk-a", ttl)}},
+			pod:      stuckPod("solo-r1", "vk-a", time.Hour, func(p *v1.Pod) { p.Spec.Affinity = aff(notIn("vk-a")) }),
+			lin:      placement.Lineage{Original: "solo", Recreations: 1, Exclusions: []v1alpha1.NodeExclusion{until("vk-a", -time.Minute)}},
+			wantName: "solo-r2", wantAff: aff(notIn("vk-a")),
+			wantLin: placement.Lineage{Original: "solo", Recreations: 2, Exclusions: []v1alpha1.NodeExclusion{until("vk-a", ttl)}}},
+		{name: "the name comes from the lineage, not the pod's annotations, which are dropped",
+			pod: stuckPod("solo-r1", "vk-a", time.Hour, annotated(OriginalNameAnnotation, "victim"),
+				annotated(placement.RecreationsAnnotation, "0"), annotated(placement.ExclusionsAnnotation, "[]"), annotated("keep", "me")),
+			lin:      placement.Lineage{Original: "solo", Recreations: 1},
+			wantName: "solo-r2", wantAff: aff(notIn("vk-a")),
+			wantLin: placement.Lineage{Original: "solo", Recreations: 2, Exclusions: []v1alpha1.NodeExclusion{until("vk-a", ttl)}}},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
 			before := tc.pod.DeepCopy()
-			got, err := replacement(tc.pod, tc.pod.Spec.NodeName, now, ttl)
-			if err != nil {
-				t.Fatal(err)
-			}
+			got, next := replacement(tc.pod, tc.lin, tc.pod.Spec.NodeName, now, ttl)
 			if diff := cmp.Diff(before, tc.pod); diff != "" {
 				t.Errorf("input modified:\n%s", diff)
 			}
@@ -113,17 +114,51 @@ func TestReplacement(t *testing.T) {
 			if diff := cmp.Diff(tc.wantAff, got.Spec.Affinity); diff != "" {
 				t.Errorf("affinity (-want +got):\n%s", diff)
 			}
-			if n := placement.Recreations(got.Annotations); n != tc.wantCount {
-				t.Errorf("count %d, want %d", n, tc.wantCount)
+			if diff := cmp.Diff(tc.wantLin, next); diff != "" {
+				t.Errorf("lineage (-want +got):\n%s", diff)
 			}
-			excl, err := placement.PodExclusions(got)
+			for k, v := range got.Annotations {
+				if slices.Contains(lineageAnnotations, k) || (k == "keep") != (v == "me") {
+					t.Errorf("replacement annotation %s=%q", k, v)
+				}
+			}
+		})
+	}
+}
+
+func TestLegacyLineage(t *testing.T) {
+	for _, tc := range []struct {
+		name        string
+		pod         *v1.Pod
+		want        placement.Lineage
+		wantIgnored string
+	}{
+		{name: "first pod", pod: stuckPod("solo", "vk-a", 0), want: placement.Lineage{Original: "solo"}},
+		{name: "in-flight replacement, consistent", pod: stuckPod("solo-r2", "vk-a", 0,
+			annotated(OriginalNameAnnotation, "solo"), annotated(placement.RecreationsAnnotation, "2")),
+			want: placement.Lineage{Original: "solo", Recreations: 2}},
+		{name: "original naming another pod", pod: stuckPod("mine", "vk-a", 0,
+			annotated(OriginalNameAnnotation, "victim"), annotated(placement.RecreationsAnnotation, "1")),
+			want: placement.Lineage{Original: "mine", Recreations: 1}, wantIgnored: "victim"},
+		{name: "count reset: the name no longer matches", pod: stuckPod("solo-r2", "vk-a", 0,
+			annotated(OriginalNameAnnotation, "solo"), annotated(placement.RecreationsAnnotation, "0")),
+			want: placement.Lineage{Original: "solo-r2"}, wantIgnored: "solo"},
+		{name: "empty original", pod: stuckPod("solo-r1", "vk-a", 0,
+			annotated(OriginalNameAnnotation, ""), annotated(placement.RecreationsAnnotation, "1")),
+			want: placement.Lineage{Original: "solo-r1", Recreations: 1}, wantIgnored: ""},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			got, ignored, err := legacyLineage(tc.pod)
 			if err != nil {
 				t.Fatal(err)
 			}
-			if diff := cmp.Diff(tc.wantExcl, excl); diff != "" {
-				t.Errorf("exclusions (-want +got):\n%s", diff)
+			if diff := cmp.Diff(tc.want, got); diff != "" || ignored != tc.wantIgnored {
+				t.Errorf("lineage (-want +got):\n%s ignored %q, want %q", diff, ignored, tc.wantIgnored)
 			}
 		})
+	}
+	if _, _, err := legacyLineage(stuckPod("p", "vk-a", 0, annotated(placement.ExclusionsAnnotation, "{"))); err == nil {
+		t.Error("malformed exclusions accepted")
 	}
 }
 
