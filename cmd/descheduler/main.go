@@ -19,6 +19,7 @@ import (
 	"sigs.k8s.io/descheduler/pkg/descheduler/scheme"
 	"sigs.k8s.io/descheduler/pkg/framework/pluginregistry"
 
+	_ "github.com/tensile-kube/tensile/internal/standalone" // CA roots and tzdata for the empty image
 	"github.com/tensile-kube/tensile/pkg/placement"
 	"github.com/tensile-kube/tensile/pkg/plugins/recreateunschedulable"
 	"github.com/tensile-kube/tensile/pkg/version"

@@ -13,6 +13,7 @@ import (
 	_ "k8s.io/component-base/metrics/prometheus/version"
 	"k8s.io/kubernetes/cmd/kube-scheduler/app"
 
+	_ "github.com/tensile-kube/tensile/internal/standalone" // CA roots and tzdata for the empty image
 	"github.com/tensile-kube/tensile/pkg/plugins/lowerfit"
 )
 

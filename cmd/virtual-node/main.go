@@ -10,6 +10,7 @@ import (
 	// depth, adds, latency and retries as workqueue_* metrics, by queue name.
 	_ "k8s.io/component-base/metrics/prometheus/workqueue"
 
+	_ "github.com/tensile-kube/tensile/internal/standalone" // CA roots and tzdata for the empty image
 	"github.com/tensile-kube/tensile/pkg/virtualnode"
 )
 

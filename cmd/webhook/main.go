@@ -27,6 +27,7 @@ import (
 	"k8s.io/klog/v2"
 	"k8s.io/utils/ptr"
 
+	_ "github.com/tensile-kube/tensile/internal/standalone" // CA roots and tzdata for the empty image
 	"github.com/tensile-kube/tensile/pkg/placement"
 	"github.com/tensile-kube/tensile/pkg/version"
 	"github.com/tensile-kube/tensile/pkg/vnodeident"
