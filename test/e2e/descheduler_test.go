@@ -210,8 +210,9 @@ func deschedCapBarePod(t *testing.T, ns, vkA string) {
 			if err != nil {
 				return false, err.Error()
 			}
-			return gone && repl.Annotations[placement.RecreationsAnnotation] == strconv.Itoa(i) && deschedExcludes(repl, prevNode),
-				fmt.Sprintf("old gone %v, annotations %v", gone, repl.Annotations)
+			lin, _ := deschedLineage(ctx, t, repl)
+			return gone && lin.Recreations == i && lin.Original == "greedy" && deschedExcludes(repl, prevNode),
+				fmt.Sprintf("old gone %v, lineage %+v", gone, lin)
 		})
 		name = next
 	}
@@ -241,10 +242,8 @@ func deschedWaitBareStuck(t *testing.T, ns, name string) *corev1.Pod {
 		if pod, err = upper.Client.CoreV1().Pods(ns).Get(ctx, name, metav1.GetOptions{}); err != nil {
 			return false, err.Error()
 		}
-		excl, err := placement.PodExclusions(pod)
-		if err != nil {
-			t.Fatal(err)
-		}
+		lin, _ := deschedLineage(ctx, t, pod)
+		excl := lin.Exclusions
 		return deschedStuck(pod, pod.Spec.NodeName, deschedGrace) && pod.Spec.NodeName != "" && len(placement.Active(excl, time.Now())) == 0,
 			fmt.Sprintf("node %q conditions %v exclusions %v", pod.Spec.NodeName, pod.Status.Conditions, excl)
 	})
@@ -596,6 +595,12 @@ func deschedRecord(ctx context.Context, t *testing.T, ns, name string) *v1alpha1
 	}
 	noErr(t, err)
 	return try(placement.FromUnstructured(u)).must(t)
+}
+
+// deschedLineage returns the lineage record of the bare pod; ok is false when it has
+// none.
+func deschedLineage(ctx context.Context, t *testing.T, pod *corev1.Pod) (placement.Lineage, bool) {
+	return placement.LineageOf(deschedRecord(ctx, t, pod.Namespace, placement.LineageRecordName(pod.UID)), pod)
 }
 
 // deschedDynamic returns a dynamic client of the upper cluster, built once (it is
