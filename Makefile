@@ -38,6 +38,7 @@ help: ## List the targets.
 .PHONY: build
 build: ## Build every cmd into bin/.
 	$(GO) build -ldflags '$(LDFLAGS)' -o $(BIN)/ $(addprefix ./cmd/,$(CMDS))
+	ln -sf tensilectl $(BIN)/kubectl-tensile # the kubectl plugin: `kubectl tensile ...`
 
 .PHONY: tools
 tools: $(TOOLS) ## Build the test bed's control plane (from the pinned modules) and KWOK into bin/.

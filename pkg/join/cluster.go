@@ -8,6 +8,7 @@ import (
 	"time"
 
 	authorizationv1 "k8s.io/api/authorization/v1"
+	"k8s.io/apimachinery/pkg/api/equality"
 	apierrors "k8s.io/apimachinery/pkg/api/errors"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	"k8s.io/apimachinery/pkg/apis/meta/v1/unstructured"
@@ -203,8 +204,9 @@ const (
 )
 
 // Apply server-side applies o as FieldManager. With dryRun the API server validates
-// and authorizes the write without making it. The result compares resourceVersions: an
-// apply that changes nothing leaves it as it was.
+// and authorizes the write without making it. An apply that changes nothing leaves the
+// resourceVersion as it was; the content is compared too, since a controller may write
+// the status between the read and the apply.
 func (c *Cluster) Apply(ctx context.Context, o *unstructured.Unstructured, dryRun bool) (Result, error) {
 	ri, err := c.resource(o)
 	if err != nil {
@@ -229,10 +231,22 @@ func (c *Cluster) Apply(ctx context.Context, o *unstructured.Unstructured, dryRu
 	switch {
 	case live == nil:
 		return Created, nil
-	case live.GetResourceVersion() == out.GetResourceVersion():
+	case live.GetResourceVersion() == out.GetResourceVersion(), equality.Semantic.DeepEqual(content(live), content(out)):
 		return Unchanged, nil
 	}
 	return Updated, nil
+}
+
+// content is an object without what changes without a write of ours: status (its
+// controller writes it, perhaps between our read and our apply) and the bookkeeping
+// of metadata.
+func content(o *unstructured.Unstructured) map[string]any {
+	c := o.DeepCopy()
+	delete(c.Object, "status")
+	for _, f := range []string{"resourceVersion", "managedFields", "generation"} {
+		unstructured.RemoveNestedField(c.Object, "metadata", f)
+	}
+	return c.Object
 }
 
 // Delete deletes an object by name with a UID precondition (only the object that was

@@ -10,7 +10,9 @@ package join
 
 import (
 	"bytes"
+	"crypto/sha256"
 	"encoding/base64"
+	"encoding/hex"
 	"errors"
 	"fmt"
 	"io"
@@ -40,6 +42,9 @@ const (
 	// AnnotationLowerCluster, on the upper Deployment and Secret, is the UID of the lower
 	// cluster's kube-system namespace: which lower cluster the node stands for.
 	AnnotationLowerCluster = "tensile.dev/lower-cluster"
+	// AnnotationKubeconfigHash, on the Deployment's pod template, is a digest of the
+	// lower kubeconfig: a new kubeconfig restarts the virtual node.
+	AnnotationKubeconfigHash = "tensile.dev/kubeconfig-hash"
 	// RecordName is the name of the join record ConfigMap: one per lower cluster, so a
 	// lower cluster is joined at most once.
 	RecordName = "tensile-join"
@@ -160,6 +165,12 @@ func (p Plan) UpperObjects(lowerKubeconfig []byte) ([]*unstructured.Unstructured
 	sec := newObject("v1", "Secret", p.Namespace, p.KubeconfigSecret())
 	sec.Object["type"] = string(corev1.SecretTypeOpaque)
 	sec.Object["data"] = map[string]any{key: base64.StdEncoding.EncodeToString(lowerKubeconfig)}
+	// The virtual node reads its kubeconfig once, at start: a new one (a rotated
+	// token) must roll the pods, and the same one must not.
+	sum := sha256.Sum256(lowerKubeconfig)
+	if err := unstructured.SetNestedField(dep.Object, hex.EncodeToString(sum[:8]), "spec", "template", "metadata", "annotations", AnnotationKubeconfigHash); err != nil {
+		return nil, err
+	}
 	for _, o := range []*unstructured.Unstructured{sec, dep} {
 		p.mark(o)
 		o.SetAnnotations(mergeMaps(o.GetAnnotations(), map[string]string{AnnotationLowerCluster: p.LowerCluster}))
@@ -414,8 +425,11 @@ var (
 	KindService       = kind("", "v1", "Service", "services", false)
 	KindEndpointSlice = kind("discovery.k8s.io", "v1", "EndpointSlice", "endpointslices", false)
 	KindPVC           = kind("", "v1", "PersistentVolumeClaim", "persistentvolumeclaims", false)
+	// KindLease: the anchor Lease in each lower namespace, the controller of the node's
+	// lower pods (pkg/provider/anchor.go).
+	KindLease = kind("coordination.k8s.io", "v1", "Lease", "leases", false)
 
-	CopyKinds = []Kind{KindPod, KindService, KindEndpointSlice, KindConfigMap, KindSecret, KindPVC, KindServiceAccount, KindNamespace}
+	CopyKinds = []Kind{KindPod, KindService, KindEndpointSlice, KindConfigMap, KindSecret, KindPVC, KindServiceAccount, KindLease, KindNamespace}
 )
 
 // Lookup returns the Kind of gvk, or an error for a kind tensilectl does not handle.
