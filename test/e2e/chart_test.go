@@ -75,7 +75,7 @@ func TestChartServerDryRun(t *testing.T) {
 		t.Cleanup(func() { _ = os.Remove(path) })
 		out, err := kubectl(t, upper, "apply", "--server-side", "--dry-run=server", "--force-conflicts",
 			"--field-manager=tensile-chart-e2e", "-f", path)
-		if err == nil || !strings.Contains(out, "lots") {
+		if err == nil || !strings.Contains(out, "multi-scheduler") || !strings.Contains(out, "quantities must match") {
 			t.Fatalf("a cpu request of \"lots\" was accepted (err %v):\n%s", err, out)
 		}
 	})
