@@ -317,9 +317,14 @@ func deschedDryRun(t *testing.T, ns string) {
 
 	deschedRun(t, "after-dry-run", policy)
 	eventually(t, 30*time.Second, "the real run moves both", func(ctx context.Context) (bool, string) {
-		_, err := upper.Client.CoreV1().Pods(ns).Get(ctx, "dry-bare-r1", metav1.GetOptions{})
+		repl, err := upper.Client.CoreV1().Pods(ns).Get(ctx, "dry-bare-r1", metav1.GetOptions{})
+		if err != nil {
+			return false, err.Error()
+		}
+		// The ReplicaSet's record and the lineage record of dry-bare-r1.
 		recs := deschedRecords(ctx, t, ns)
-		return err == nil && len(recs) == 1, fmt.Sprintf("dry-bare-r1: %v, records %v", err, recs)
+		_, lineage := deschedLineage(ctx, t, repl)
+		return lineage && len(recs) == 2, fmt.Sprintf("dry-bare-r1 lineage recorded %v, records %v", lineage, recs)
 	})
 }
 
