@@ -65,10 +65,20 @@ func TestTensilectl(t *testing.T) {
 
 	var joined []string
 	t.Run("join creates every object, labelled", func(t *testing.T) {
-		out := try(ctlRun(t, joinArgs...)).must(t)
+		out := ctlMust(t, joinArgs...)
 		if !strings.Contains(out, "Deployment "+ctlNamespace+"/tensile-"+ctlNode) || strings.Count(out, " created") < 10 {
 			t.Errorf("join output:\n%s", out)
 		}
+		// The Deployment's pods (KWOK's, labelled by its template) come a moment later:
+		// the inventory is taken once they are all there.
+		eventually(t, 30*time.Second, "the Deployment's pods", func(ctx context.Context) (bool, string) {
+			d, err := upper.Client.AppsV1().Deployments(ctlNamespace).Get(ctx, "tensile-"+ctlNode, metav1.GetOptions{})
+			if err != nil {
+				return false, err.Error()
+			}
+			return d.Status.ObservedGeneration == d.Generation && d.Status.Replicas == ptr.Deref(d.Spec.Replicas, 1),
+				fmt.Sprintf("%d of %d replicas", d.Status.Replicas, ptr.Deref(d.Spec.Replicas, 1))
+		})
 		joined = ctlInventory(t)
 		for _, want := range []string{"upper Deployment", "upper Secret", "upper ClusterRole ", "upper RoleBinding", "upper ServiceAccount",
 			"lower ServiceAccount", "lower Secret", "lower ConfigMap", "lower ClusterRole "} {
@@ -79,7 +89,7 @@ func TestTensilectl(t *testing.T) {
 	})
 
 	t.Run("join again changes nothing", func(t *testing.T) {
-		out := try(ctlRun(t, joinArgs...)).must(t)
+		out := ctlMust(t, joinArgs...)
 		if strings.Contains(out, " created") || strings.Contains(out, " updated") {
 			t.Errorf("second join wrote:\n%s", out)
 		}
@@ -178,6 +188,16 @@ func ctlRun(t testing.TB, args ...string) (string, error) {
 	t.Helper()
 	out, err := ctlCommand(args...).CombinedOutput()
 	return string(out), err
+}
+
+// ctlMust runs tensilectl and fails the test, with its output, when it fails.
+func ctlMust(t testing.TB, args ...string) string {
+	t.Helper()
+	out, err := ctlRun(t, args...)
+	if err != nil {
+		t.Fatalf("tensilectl %s: %v\n%s", strings.Join(args, " "), err, out)
+	}
+	return out
 }
 
 // ctlBadInput runs each case {name, wanted message, args...}: it must fail with a
