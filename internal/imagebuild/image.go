@@ -128,7 +128,11 @@ func Index(s Spec) (v1.ImageIndex, error) {
 		adds = append(adds, mutate.IndexAddendum{Add: img, Descriptor: v1.Descriptor{Platform: &b.Platform}})
 	}
 	idx := mutate.IndexMediaType(mutate.AppendManifests(empty.Index, adds...), types.OCIImageIndex)
-	return mutate.Annotations(idx, s.annotations()).(v1.ImageIndex), nil
+	annotated, ok := mutate.Annotations(idx, s.annotations()).(v1.ImageIndex)
+	if !ok {
+		return nil, errors.New("annotating the image index did not return an index")
+	}
+	return annotated, nil
 }
 
 // image builds one platform's image: the shared base layer, then the binary.
@@ -169,7 +173,11 @@ func image(s Spec, base v1.Layer, b Binary) (v1.Image, error) {
 		return nil, err
 	}
 	img = mutate.ConfigMediaType(mutate.MediaType(img, types.OCIManifestSchema1), types.OCIConfigJSON)
-	return mutate.Annotations(img, s.annotations()).(v1.Image), nil
+	annotated, ok := mutate.Annotations(img, s.annotations()).(v1.Image)
+	if !ok {
+		return nil, errors.New("annotating the image did not return an image")
+	}
+	return annotated, nil
 }
 
 // WriteLayout writes the index as the OCI image layout dir (replacing what was
