@@ -6,6 +6,7 @@ import (
 	"testing"
 
 	"github.com/google/go-cmp/cmp"
+	coordinationv1 "k8s.io/api/coordination/v1"
 	corev1 "k8s.io/api/core/v1"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	"k8s.io/apimachinery/pkg/runtime"
@@ -37,6 +38,19 @@ func kindOf(o runtime.Object) string {
 		return "ServiceAccount"
 	}
 	return ""
+}
+
+// runWithPod creates upperPod("web"), changed by mod, above and runs the provider.
+func runWithPod(t *testing.T, e *env, mod func(*corev1.Pod)) (*corev1.Pod, *notifications) {
+	t.Helper()
+	pod := upperPod("web", "uid-1")
+	if mod != nil {
+		mod(pod)
+	}
+	if _, err := e.upper.CoreV1().Pods("app").Create(e.ctx, pod, metav1.CreateOptions{}); err != nil {
+		t.Fatal(err)
+	}
+	return pod, e.run(t)
 }
 
 func warning(reason string) recordedEvent {
@@ -147,14 +161,7 @@ func TestCreatePodMissingUpperDependency(t *testing.T) {
 	} {
 		t.Run(tc.name, func(t *testing.T) {
 			e := newEnv(t, owner, tc.upper, tc.lower)
-			pod := upperPod("web", "uid-1")
-			if tc.pod != nil {
-				tc.pod(pod)
-			}
-			if _, err := e.upper.CoreV1().Pods("app").Create(e.ctx, pod, metav1.CreateOptions{}); err != nil {
-				t.Fatal(err)
-			}
-			n := e.run(t)
+			pod, n := runWithPod(t, e, tc.pod)
 			if err := e.p.CreatePod(e.ctx, pod); err != nil {
 				t.Errorf("CreatePod: %v; a pod waiting for a dependency is no error (virtual-kubelet would fail a restartPolicy Never pod)", err)
 			}
@@ -233,5 +240,54 @@ func TestCreatePodWaitsForSecret(t *testing.T) {
 	}
 	if n := len(e.recorder.recorded()); n != 1 {
 		t.Errorf("events = %+v, want no more after the retry", e.recorder.recorded())
+	}
+}
+
+// TestCreatePodWaitsForLowerObjects: the pod waits, Pending with one Event and no
+// lower pod, while the node's anchor Lease name is taken by a Lease that is not ours:
+// without a controller of ours a lower controller could adopt the pod. (A claim copy
+// being replaced is waited out the same way; the fake clientset has no pvc-protection
+// to keep the old copy, so TestPersistentVolumeClaimIdentity proves that one on the
+// test bed.)
+func TestCreatePodWaitsForLowerObjects(t *testing.T) {
+	for _, tc := range []struct {
+		name       string
+		upper      []runtime.Object
+		lower      []runtime.Object
+		wantReason string
+		wantWhy    string
+	}{
+		{
+			name: "a foreign Lease has the anchor's name",
+			lower: objects(&coordinationv1.Lease{ObjectMeta: metav1.ObjectMeta{Name: owner.AnchorName(), Namespace: "app",
+				Labels: map[string]string{"owner": "lower-admin"}}}),
+			upper:      upperDeps(),
+			wantReason: provider.ReasonForeignObject,
+			wantWhy:    "anchor Lease app/" + owner.AnchorName(),
+		},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			e := newEnv(t, owner, tc.upper, tc.lower)
+			pod, n := runWithPod(t, e, nil)
+			for range 2 { // trying again while nothing changed records no new Event
+				if err := e.p.CreatePod(e.ctx, pod); err != nil {
+					t.Errorf("CreatePod: %v; a waiting pod is no error (virtual-kubelet would fail a restartPolicy Never pod)", err)
+				}
+			}
+			waiting := n.find(func(p *corev1.Pod) bool {
+				return p.Status.Phase == corev1.PodPending && len(p.Status.ContainerStatuses) > 0 &&
+					p.Status.ContainerStatuses[0].State.Waiting != nil &&
+					strings.Contains(p.Status.ContainerStatuses[0].State.Waiting.Message, tc.wantWhy)
+			})
+			if waiting == nil {
+				t.Errorf("no waiting status naming %q notified", tc.wantWhy)
+			}
+			if diff := cmp.Diff([]recordedEvent{warning(tc.wantReason)}, e.recorder.recorded()); diff != "" {
+				t.Errorf("events (-want +got):\n%s", diff)
+			}
+			if n := len(lowerPods(t, e)); n != 0 {
+				t.Errorf("%d lower pods created while the pod waits", n)
+			}
+		})
 	}
 }

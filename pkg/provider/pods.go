@@ -28,6 +28,9 @@ const (
 	ReasonDependencyError = "LowerDependencyFailed"
 	// ReasonDependencyNotFound: a PVC or ServiceAccount the pod needs is missing above.
 	ReasonDependencyNotFound = "DependencyNotFound"
+	// ReasonDependencyReplacing: the lower copy of a dependency is being replaced (it
+	// mirrored an earlier upper object of the name); the pod waits until it is.
+	ReasonDependencyReplacing = "LowerCopyReplacing"
 	// ReasonDaemonSetPod: a DaemonSet's pod that did not opt in to virtual nodes is refused.
 	ReasonDaemonSetPod = "DaemonSetPodRefused"
 	// ReasonForeignObject: a missing optional ConfigMap or Secret would be replaced by a
@@ -81,11 +84,16 @@ func (p *Provider) createPod(ctx context.Context, upper *corev1.Pod) error {
 		p.wait(upper, blocked)
 		return nil
 	}
-	if err := p.ensureDependencies(ctx, upper.Namespace, desired); err != nil {
-		if errors.Is(err, reflector.ErrForeign) {
-			// A lower object of ours cannot be made: wait, as for a missing one.
+	ref, err := p.anchor(ctx, desired.Namespace)
+	if err == nil {
+		desired.OwnerReferences = []metav1.OwnerReference{ref}
+		err = p.ensureDependencies(ctx, upper.Namespace, desired)
+	}
+	if err != nil {
+		if reason, ok := waitReason(err); ok {
+			// A lower object of ours cannot be made yet: wait, as for a missing one.
 			if !p.waitingFor(upper, err.Error()) {
-				p.cfg.Recorder.Eventf(upper, corev1.EventTypeWarning, ReasonForeignObject, "The pod waits: %v", err)
+				p.cfg.Recorder.Eventf(upper, corev1.EventTypeWarning, reason, "The pod waits: %v", err)
 			}
 			p.wait(upper, err.Error())
 			return nil
@@ -110,6 +118,19 @@ func (p *Provider) createPod(ctx context.Context, upper *corev1.Pod) error {
 	}
 	p.views.Store(key, upper.DeepCopy())
 	return nil
+}
+
+// waitReason tells the dependency errors a pod waits out (with the reason of its
+// Event) from those that fail its create: a foreign lower object in the way, or an old
+// copy still being deleted (a claim that mirrored an earlier upper claim of the name).
+func waitReason(err error) (string, bool) {
+	switch {
+	case errors.Is(err, reflector.ErrForeign):
+		return ReasonForeignObject, true
+	case errors.Is(err, reflector.ErrReplacing):
+		return ReasonDependencyReplacing, true
+	}
+	return "", false
 }
 
 // wait keeps upper Pending without a lower pod, as a kubelet keeps a pod whose Secret is

@@ -64,14 +64,21 @@ func TestCreatePod(t *testing.T) {
 				}
 			}
 			cm, err := e.lower.CoreV1().ConfigMaps(ns).Get(ctx, "cfg", metav1.GetOptions{})
-			if err == nil && (!owner.Owns(cm) || translate.UpperUID(cm) != "up-cfg") {
+			if err == nil && (!tc.owner.Owns(cm) || translate.UpperUID(cm) != "up-cfg") {
 				t.Errorf("lower ConfigMap not marked as ours: labels %v annotations %v", cm.Labels, cm.Annotations)
 			}
 
+			// The pod's controller is the node's anchor Lease in its namespace: no lower
+			// controller adopts it.
+			anchor, err := e.lower.CoordinationV1().Leases(ns).Get(ctx, tc.owner.AnchorName(), metav1.GetOptions{})
+			if err != nil || !tc.owner.Owns(anchor) {
+				t.Fatalf("anchor Lease %s/%s: %v, labels %v; want one of ours", ns, tc.owner.AnchorName(), err, anchor.GetLabels())
+			}
 			want := []corev1.Pod{{
 				ObjectMeta: metav1.ObjectMeta{Name: "web", Namespace: ns,
-					Labels:      map[string]string{"app": "web", "version": "v1", translate.LabelVirtualNode: "vk-node", translate.LabelUpperCluster: "upper-1"},
-					Annotations: map[string]string{translate.AnnotationUpperUID: "uid-1"}},
+					Labels:          map[string]string{"app": "web", "version": "v1", translate.LabelVirtualNode: "vk-node", translate.LabelUpperCluster: "upper-1"},
+					Annotations:     map[string]string{translate.AnnotationUpperUID: "uid-1", translate.AnnotationNamespaceMap: tc.owner.Namespaces.String()},
+					OwnerReferences: []metav1.OwnerReference{translate.AnchorReference(anchor)}},
 				Spec: corev1.PodSpec{
 					ServiceAccountName:           "builder",
 					AutomountServiceAccountToken: ptr.To(false),
@@ -223,8 +230,8 @@ func TestCreatePodNamespaceTooLong(t *testing.T) {
 				if err != nil {
 					t.Fatalf("CreatePod in a namespace mapped to 63 characters: %v", err)
 				}
-				if len(w) != 2 {
-					t.Errorf("lower writes = %q, want the namespace and the pod", w)
+				if len(w) != 3 {
+					t.Errorf("lower writes = %q, want the namespace, the anchor Lease and the pod", w)
 				}
 				return
 			}
@@ -458,7 +465,7 @@ func TestUpdatePod(t *testing.T) {
 		t.Fatal(err)
 	}
 	lower.Labels["lower.example/zone"] = "a"
-	lower.Annotations = map[string]string{translate.AnnotationUpperUID: "uid-1", "lower.example/note": "x"}
+	lower.Annotations["lower.example/note"] = "x"
 	if _, err := pods.Update(e.ctx, lower, metav1.UpdateOptions{}); err != nil {
 		t.Fatal(err)
 	}
@@ -482,7 +489,7 @@ func TestUpdatePod(t *testing.T) {
 	if diff := cmp.Diff(wantLabels, got.Labels); diff != "" {
 		t.Errorf("lower labels (-want +got):\n%s", diff)
 	}
-	wantNotes := map[string]string{translate.AnnotationUpperUID: "uid-1", "lower.example/note": "x"}
+	wantNotes := map[string]string{translate.AnnotationUpperUID: "uid-1", translate.AnnotationNamespaceMap: o.Namespaces.String(), "lower.example/note": "x"}
 	if diff := cmp.Diff(wantNotes, got.Annotations); diff != "" {
 		t.Errorf("lower annotations (-want +got):\n%s", diff)
 	}

@@ -21,6 +21,7 @@ import (
 	"k8s.io/apimachinery/pkg/util/wait"
 	"k8s.io/client-go/informers"
 	"k8s.io/client-go/kubernetes"
+	coordinationv1listers "k8s.io/client-go/listers/coordination/v1"
 	corev1listers "k8s.io/client-go/listers/core/v1"
 	"k8s.io/client-go/tools/cache"
 	"k8s.io/client-go/tools/record"
@@ -80,9 +81,10 @@ type Provider struct {
 	cfg        Config
 	lowerPods  corev1listers.PodLister
 	priorities func(string) bool
-	deps       map[string]dependency         // by kind: "configmap", "secret", "service", ...
-	namespaces corev1listers.NamespaceLister // lower namespaces
-	nsUsed     sync.Map                      // upper namespace -> whether pods of ours run below, as Services last saw it
+	deps       map[string]dependency             // by kind: "configmap", "secret", "service", ...
+	namespaces corev1listers.NamespaceLister     // lower namespaces
+	anchors    coordinationv1listers.LeaseLister // our anchor Leases below (see anchor)
+	nsUsed     sync.Map                          // upper namespace -> whether pods of ours run below, as Services last saw it
 
 	// views holds, per upper pod key, the upper pod last applied below: GetPod returns it
 	// so virtual-kubelet's podsEqual compares like with like and does not update the
@@ -123,6 +125,7 @@ func New(cfg Config) (*Provider, error) {
 		cfg:        cfg,
 		lowerPods:  cfg.LowerInformers.Core().V1().Pods().Lister(),
 		namespaces: cfg.LowerInformers.Core().V1().Namespaces().Lister(),
+		anchors:    cfg.LowerOwnedInformers.Coordination().V1().Leases().Lister(),
 		queue: workqueue.NewTypedRateLimitingQueueWithConfig(workqueue.DefaultTypedControllerRateLimiter[string](),
 			workqueue.TypedRateLimitingQueueConfig[string]{Name: "pod_status"}),
 		start: time.Now(),

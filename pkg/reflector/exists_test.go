@@ -64,6 +64,10 @@ func TestLowerForeign(t *testing.T) {
 		t.Fatal(err)
 	}
 	inNS := func(ns string, cm *corev1.ConfigMap) *corev1.ConfigMap { cm.Namespace = ns; return cm }
+	underMap := func(o translate.Owner, cm *corev1.ConfigMap) *corev1.ConfigMap {
+		cm.Annotations[translate.AnnotationNamespaceMap] = o.Namespaces.String()
+		return cm
+	}
 	otherNode := map[string]string{translate.LabelVirtualNode: "vk-other", translate.LabelUpperCluster: owner.UpperCluster}
 	for _, tc := range []struct {
 		name  string
@@ -80,7 +84,9 @@ func TestLowerForeign(t *testing.T) {
 			lower: []runtime.Object{inNS("app-upper-1", foreignCM("cfg", nil))}, want: true},
 		{name: "mapped: foreign only in the unmapped namespace", owner: mapped,
 			lower: []runtime.Object{foreignCM("cfg", nil)}},
-		{name: "mapped: our copy", owner: mapped, lower: []runtime.Object{inNS("app-upper-1", ourCM("cfg", "v1"))}},
+		{name: "mapped: our copy", owner: mapped, lower: []runtime.Object{underMap(mapped, inNS("app-upper-1", ourCM("cfg", "v1")))}},
+		{name: "mapped: our copy made under another map", owner: mapped,
+			lower: []runtime.Object{inNS("app-upper-1", ourCM("cfg", "v1"))}, want: true},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
 			e := newEnv(t, []runtime.Object{upperCM("cfg", "v1")}, tc.lower)

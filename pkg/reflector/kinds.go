@@ -2,6 +2,7 @@ package reflector
 
 import (
 	"context"
+	"fmt"
 	"reflect"
 
 	corev1 "k8s.io/api/core/v1"
@@ -113,6 +114,9 @@ func Secrets(c Clusters) Kind[*corev1.Secret] {
 // PVCs reflects PersistentVolumeClaims. A copy lives as long as its upper claim (not as
 // long as the pods that use it), as the data does. A claim's spec is immutable once
 // bound below, so only its labels, annotations and requested size follow the upper claim.
+// A copy follows its upper claim's UID, not its name: an upper claim deleted and made
+// again under the same name gets a new lower claim (and volume), never the old one's
+// data, so the old copy is deleted first, as its upper claim was.
 func PVCs(c Clusters) Kind[*corev1.PersistentVolumeClaim] {
 	up, low := c.Upper.Core().V1().PersistentVolumeClaims().Lister(), c.LowerOwned.Core().V1().PersistentVolumeClaims().Lister()
 	api := c.Lower.CoreV1().PersistentVolumeClaims
@@ -145,21 +149,32 @@ func PVCs(c Clusters) Kind[*corev1.PersistentVolumeClaim] {
 				cur.Spec.Resources.Requests[corev1.ResourceStorage] = want.Spec.Resources.Requests[corev1.ResourceStorage]
 			}
 		},
+		NeedsRecreate: func(cur, want *corev1.PersistentVolumeClaim) bool {
+			return translate.UpperUID(cur) != translate.UpperUID(want)
+		},
 	})
 }
 
 // ServiceAccounts reflects the ServiceAccounts pods run as (other than "default",
 // which every lower namespace has). A lower ServiceAccount of the same name that this
-// node did not create is used as it is: the lower cluster's own identity for the
-// name. Lower tokens are the lower cluster's to issue; upper ones never go down.
+// node did not create is the lower cluster's own identity, possibly privileged there:
+// it is used only when the lower admin allows this upper cluster on it
+// (translate.AnnotationAllowUpperClusters); otherwise the pod waits. Lower tokens are
+// the lower cluster's to issue; upper ones never go down.
 func ServiceAccounts(c Clusters) Kind[*corev1.ServiceAccount] {
 	up, low := c.Upper.Core().V1().ServiceAccounts().Lister(), c.LowerOwned.Core().V1().ServiceAccounts().Lister()
 	api := c.Lower.CoreV1().ServiceAccounts
 	return withLowerAPI(api, Kind[*corev1.ServiceAccount]{
-		Name:       "serviceaccount",
-		UseForeign: true,
-		UpperGet:   func(ns, n string) (*corev1.ServiceAccount, error) { return up.ServiceAccounts(ns).Get(n) },
-		LowerGet:   func(ns, n string) (*corev1.ServiceAccount, error) { return low.ServiceAccounts(ns).Get(n) },
+		Name: "serviceaccount",
+		ForeignUse: func(live *corev1.ServiceAccount, o translate.Owner) (bool, string) {
+			if o.AllowedBy(live) {
+				return true, ""
+			}
+			return false, fmt.Sprintf("it is a lower identity, used only when a lower admin annotates it %s=%s (or *)",
+				translate.AnnotationAllowUpperClusters, o.UpperCluster)
+		},
+		UpperGet: func(ns, n string) (*corev1.ServiceAccount, error) { return up.ServiceAccounts(ns).Get(n) },
+		LowerGet: func(ns, n string) (*corev1.ServiceAccount, error) { return low.ServiceAccounts(ns).Get(n) },
 		Translate: func(u *corev1.ServiceAccount, o translate.Owner) (*corev1.ServiceAccount, string) {
 			return translate.ServiceAccountToLower(u, o), ""
 		},

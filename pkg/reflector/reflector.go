@@ -41,12 +41,13 @@ type Kind[T Object] struct {
 	// KeepUnused keeps a copy while its upper object exists even when no pod uses it
 	// any more: a claim's data outlives the pods that mount it.
 	KeepUnused bool
-	// UseForeign makes a lower object of the same name that no virtual node created
-	// serve as it is, quietly: the lower cluster's own ServiceAccount is the one its
-	// pods use. Without it, or when the object is another virtual node's copy (which
-	// that node removes when it no longer needs it), the object is in the way: an
-	// event, no copy.
-	UseForeign bool
+	// ForeignUse, when set, decides whether a lower object of the same name that no
+	// virtual node created may serve as it is (ok), and otherwise says what would allow
+	// it (hint, for the event): a lower ServiceAccount is a lower identity, usable only
+	// when the lower admin says so. Without it, when it says no, or when the object is
+	// another virtual node's copy (which that node removes when it no longer needs it),
+	// the object is in the way: an event, no copy.
+	ForeignUse func(live T, owner translate.Owner) (ok bool, hint string)
 	// UpperGet reads the upper object (from an informer cache).
 	UpperGet func(namespace, name string) (T, error)
 	// LowerGet reads our lower copy (from an informer cache of owned objects). Lower
@@ -116,6 +117,11 @@ const ReasonForeignObject = "ForeignObjectExists"
 
 // ErrForeign is returned when a lower object of the same name exists and is not ours.
 var ErrForeign = errors.New("a lower-cluster object of the same name exists and was not created by this virtual node")
+
+// ErrReplacing is returned while a lower copy is deleted to be created anew (an
+// immutable field changed, or it mirrors an earlier upper object of the same name):
+// the new copy follows once the old one is gone.
+var ErrReplacing = errors.New("the lower copy is being replaced")
 
 // New returns a reflector for one kind.
 func New[T Object](kind Kind[T], cfg Config) (*Reflector[T], error) {
@@ -381,12 +387,9 @@ func (r *Reflector[T]) handle(ctx context.Context, key string) (err error) {
 	if r.kind.Equal(lower, desired) {
 		return nil
 	}
-	if r.kind.NeedsRecreate != nil && r.kind.NeedsRecreate(lower, desired) {
+	if err := r.replace(ctx, lower, desired); err != nil {
 		op = "delete"
-		if err := r.delete(ctx, lower); err != nil {
-			return err
-		}
-		return fmt.Errorf("%s %s: deleted to re-create it (an immutable field changed)", r.kind.Name, key)
+		return err
 	}
 	op = "update"
 	current := lower.DeepCopyObject().(T)
@@ -421,21 +424,42 @@ func (r *Reflector[T]) create(ctx context.Context, upper, desired T) error {
 		return gerr
 	}
 	if !r.cfg.Owner.Owns(live) {
-		if r.kind.UseForeign && !translate.MarkedByAnyNode(live) {
-			return nil
+		hint := ""
+		if r.kind.ForeignUse != nil && !translate.MarkedByAnyNode(live) {
+			var ok bool
+			if ok, hint = r.kind.ForeignUse(live, r.cfg.Owner); ok {
+				return nil
+			}
+			hint = ": " + hint
 		}
 		if r.cfg.Recorder != nil {
 			r.cfg.Recorder.Eventf(upper, corev1.EventTypeWarning, ReasonForeignObject,
-				"Not reflecting %s %s/%s: the lower cluster has an object of that name that this virtual node did not create",
-				r.kind.Name, desired.GetNamespace(), desired.GetName())
+				"Not reflecting %s %s/%s: the lower cluster has an object of that name that this virtual node did not create%s",
+				r.kind.Name, desired.GetNamespace(), desired.GetName(), hint)
 		}
-		return fmt.Errorf("%s %s/%s: %w", r.kind.Name, desired.GetNamespace(), desired.GetName(), ErrForeign)
+		return fmt.Errorf("%s %s/%s: %w%s", r.kind.Name, desired.GetNamespace(), desired.GetName(), ErrForeign, hint)
 	}
 	if r.kind.Equal(live, desired) {
 		return nil
 	}
+	if err := r.replace(ctx, live, desired); err != nil {
+		return err
+	}
 	r.kind.Update(live, desired)
 	return r.kind.Write(ctx, live)
+}
+
+// replace deletes current when it cannot become desired by an update, and then says
+// so with ErrReplacing (retried until the copy is gone and made anew).
+func (r *Reflector[T]) replace(ctx context.Context, current, desired T) error {
+	if r.kind.NeedsRecreate == nil || !r.kind.NeedsRecreate(current, desired) {
+		return nil
+	}
+	if err := r.delete(ctx, current); err != nil {
+		return err
+	}
+	return fmt.Errorf("%s %s/%s: %w: the old copy is deleted first (an immutable field changed, or it mirrors an earlier upper object of the name)",
+		r.kind.Name, current.GetNamespace(), current.GetName(), ErrReplacing)
 }
 
 func (r *Reflector[T]) delete(ctx context.Context, lower T) error {

@@ -257,7 +257,7 @@ func marks(uid string, extra map[string]string) (map[string]string, map[string]s
 	for k, v := range extra {
 		l[k] = v
 	}
-	return l, map[string]string{translate.AnnotationUpperUID: uid}
+	return l, map[string]string{translate.AnnotationUpperUID: uid, translate.AnnotationNamespaceMap: "{namespace}"}
 }
 
 func upperCM(name, value string) *corev1.ConfigMap {
@@ -324,6 +324,14 @@ func upperSA(name string) *corev1.ServiceAccount {
 func foreignSA(name string) *corev1.ServiceAccount {
 	return &corev1.ServiceAccount{ObjectMeta: metav1.ObjectMeta{Name: name, Namespace: "app", UID: "foreign-uid"},
 		ImagePullSecrets: []corev1.LocalObjectReference{{Name: "lower-registry"}}}
+}
+
+// allowedSA is the lower cluster's own ServiceAccount, which its admin lets the listed
+// upper clusters use.
+func allowedSA(name, clusters string) *corev1.ServiceAccount {
+	sa := foreignSA(name)
+	sa.Annotations = map[string]string{translate.AnnotationAllowUpperClusters: clusters}
+	return sa
 }
 
 func TestEnsure(t *testing.T) {
@@ -437,6 +445,36 @@ func TestEnsure(t *testing.T) {
 			wantWrites: []string{"update persistentvolumeclaims"},
 		},
 		{
+			name: "a claim copy of an earlier upper claim of the same name is deleted, never reused",
+			kind: "pvc",
+			upper: []runtime.Object{func() runtime.Object {
+				up := upperPVC("cfg")
+				up.UID = "up-cfg-again"
+				return up
+			}()},
+			lower:      []runtime.Object{ourPVC("cfg", map[string]string{"pv.kubernetes.io/bind-completed": "yes"})},
+			wantErr:    reflector.ErrReplacing,
+			wantWrites: []string{"delete persistentvolumeclaims"},
+		},
+		{
+			name:  "a copy made under another namespace map is not ours: left untouched, the pod waits",
+			kind:  "pvc",
+			upper: []runtime.Object{upperPVC("cfg")},
+			lower: []runtime.Object{func() runtime.Object {
+				old := ourPVC("cfg", nil)
+				old.Annotations[translate.AnnotationNamespaceMap] = "{namespace}-before"
+				return old
+			}()},
+			wantLower: []runtime.Object{func() runtime.Object {
+				old := ourPVC("cfg", nil)
+				old.Annotations[translate.AnnotationNamespaceMap] = "{namespace}-before"
+				return old
+			}()},
+			wantErr:    reflector.ErrForeign,
+			wantWrites: []string{"create persistentvolumeclaims"},
+			wantEvents: []string{"Warning ForeignObjectExists"},
+		},
+		{
 			name:  "service account created below when missing, with its automount setting and no secrets",
 			kind:  "serviceaccount",
 			upper: []runtime.Object{upperSA("cfg")},
@@ -466,12 +504,40 @@ func TestEnsure(t *testing.T) {
 			wantEvents: []string{"Warning ForeignObjectExists"},
 		},
 		{
-			name:       "the lower cluster's own service account is used as it is, quietly",
+			name:       "the lower cluster's own service account is not used unless its admin allows it",
 			kind:       "serviceaccount",
 			upper:      []runtime.Object{upperSA("cfg")},
 			lower:      []runtime.Object{foreignSA("cfg")},
+			wantErr:    reflector.ErrForeign,
 			wantLower:  []runtime.Object{foreignSA("cfg")},
 			wantWrites: []string{"create serviceaccounts"},
+			wantEvents: []string{"Warning ForeignObjectExists Not reflecting serviceaccount app/cfg: the lower cluster has an object of that name that this virtual node did not create: it is a lower identity, used only when a lower admin annotates it tensile.dev/allow-upper-clusters=" + owner.UpperCluster},
+		},
+		{
+			name:       "the lower cluster's own service account allowed for this upper cluster is used as it is, quietly",
+			kind:       "serviceaccount",
+			upper:      []runtime.Object{upperSA("cfg")},
+			lower:      []runtime.Object{allowedSA("cfg", "other, "+owner.UpperCluster)},
+			wantLower:  []runtime.Object{allowedSA("cfg", "other, "+owner.UpperCluster)},
+			wantWrites: []string{"create serviceaccounts"},
+		},
+		{
+			name:       "the lower cluster's own service account allowed for every upper cluster is used",
+			kind:       "serviceaccount",
+			upper:      []runtime.Object{upperSA("cfg")},
+			lower:      []runtime.Object{allowedSA("cfg", "*")},
+			wantLower:  []runtime.Object{allowedSA("cfg", "*")},
+			wantWrites: []string{"create serviceaccounts"},
+		},
+		{
+			name:       "allowed for another upper cluster only: not used",
+			kind:       "serviceaccount",
+			upper:      []runtime.Object{upperSA("cfg")},
+			lower:      []runtime.Object{allowedSA("cfg", "other")},
+			wantErr:    reflector.ErrForeign,
+			wantLower:  []runtime.Object{allowedSA("cfg", "other")},
+			wantWrites: []string{"create serviceaccounts"},
+			wantEvents: []string{"Warning ForeignObjectExists"},
 		},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
@@ -692,6 +758,7 @@ func TestNamespaceMapping(t *testing.T) {
 	}
 	want := ourCM("cfg", "v1")
 	want.Namespace = "app-upper-1"
+	want.Annotations[translate.AnnotationNamespaceMap] = mapped.Namespaces.String()
 	got, err := e.lower.CoreV1().ConfigMaps("app-upper-1").Get(e.ctx, "cfg", metav1.GetOptions{})
 	if err != nil {
 		t.Fatal(err)

@@ -38,7 +38,7 @@ func wantMeta() metav1.ObjectMeta {
 	return metav1.ObjectMeta{
 		Name: "cfg", Namespace: "app",
 		Labels:      map[string]string{"app": "web", translate.LabelVirtualNode: vnode, translate.LabelUpperCluster: "upper-1"},
-		Annotations: map[string]string{"note": "kept", translate.AnnotationUpperUID: "upper-uid"},
+		Annotations: map[string]string{"note": "kept", translate.AnnotationUpperUID: "upper-uid", translate.AnnotationNamespaceMap: "{namespace}"},
 	}
 }
 
@@ -73,7 +73,7 @@ func TestConfigMapToLower(t *testing.T) {
 			upper: &corev1.ConfigMap{ObjectMeta: metav1.ObjectMeta{Name: "cfg", Namespace: "app", UID: "upper-uid"}},
 			want: &corev1.ConfigMap{ObjectMeta: metav1.ObjectMeta{Name: "cfg", Namespace: "app",
 				Labels:      owner.Labels(),
-				Annotations: map[string]string{translate.AnnotationUpperUID: "upper-uid"}}},
+				Annotations: map[string]string{translate.AnnotationUpperUID: "upper-uid", translate.AnnotationNamespaceMap: "{namespace}"}}},
 		},
 	} {
 		t.Run(tc.name, func(t *testing.T) {

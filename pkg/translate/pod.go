@@ -56,6 +56,10 @@ func PodToLower(upper *corev1.Pod, opts PodOptions) (*corev1.Pod, error) {
 	// from the upper class) would be rejected when they differ.
 	spec.Priority = nil
 	spec.PreemptionPolicy = nil
+	// The RuntimeClass admission sets the overhead from the lower class of that name and
+	// rejects a pod whose overhead differs from it: the upper class's value is not the
+	// lower cluster's to take.
+	spec.Overhead = nil
 	if spec.PriorityClassName != "" && (opts.HasPriorityClass == nil || !opts.HasPriorityClass(spec.PriorityClassName)) {
 		spec.PriorityClassName = ""
 	}

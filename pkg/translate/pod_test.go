@@ -65,7 +65,7 @@ func lowerPod(mods ...func(*corev1.Pod)) *corev1.Pod {
 			Labels: map[string]string{
 				"app": "web", translate.LabelVirtualNode: vnode, translate.LabelUpperCluster: "upper-1",
 			},
-			Annotations: map[string]string{"note": "kept", translate.AnnotationUpperUID: "uid-1"},
+			Annotations: map[string]string{"note": "kept", translate.AnnotationUpperUID: "uid-1", translate.AnnotationNamespaceMap: "{namespace}"},
 		},
 		Spec: corev1.PodSpec{
 			Containers: []corev1.Container{{
@@ -193,6 +193,14 @@ func TestPodToLowerMetadataAndSpec(t *testing.T) {
 			name:  "clears node binding, status, ephemeral containers, scheduler and priority; marks ownership",
 			upper: upperPod(),
 			want:  lowerPod(),
+		},
+		{
+			name: "overhead left to the lower RuntimeClass: the upper one's would be rejected when they differ",
+			upper: upperPod(withSpec(func(s *corev1.PodSpec) {
+				s.RuntimeClassName = ptr.To("gvisor")
+				s.Overhead = corev1.ResourceList{corev1.ResourceCPU: resource.MustParse("250m")}
+			})),
+			want: lowerPod(func(p *corev1.Pod) { p.Spec.RuntimeClassName = ptr.To("gvisor") }),
 		},
 		{
 			name: "ownership marks override copied values of the same keys",
@@ -495,7 +503,10 @@ func TestPodToLowerNamespaceMap(t *testing.T) {
 		name:  "the lower pod lives in the mapped namespace",
 		upper: upperPod(),
 		opts:  &translate.PodOptions{Owner: mapped},
-		want:  lowerPod(func(p *corev1.Pod) { p.Namespace = "app-upper-1" }),
+		want: lowerPod(func(p *corev1.Pod) {
+			p.Namespace = "app-upper-1"
+			p.Annotations[translate.AnnotationNamespaceMap] = "{namespace}-upper-1"
+		}),
 	}})
 }
 
@@ -543,7 +554,7 @@ func TestPodToLowerSeedWalkthrough(t *testing.T) {
 	want.Spec.NodeSelector = nil
 	want.Spec.Tolerations = nil
 	want.Labels = owner.Labels()
-	want.Annotations = map[string]string{translate.AnnotationUpperUID: "seed-uid"}
+	want.Annotations = map[string]string{translate.AnnotationUpperUID: "seed-uid", translate.AnnotationNamespaceMap: "{namespace}"}
 	want.UID = ""
 	want.TypeMeta = metav1.TypeMeta{}
 	if diff := cmp.Diff(want, got); diff != "" {

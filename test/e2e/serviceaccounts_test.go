@@ -2,19 +2,22 @@ package e2e
 
 import (
 	"context"
+	"fmt"
 	"strings"
 	"testing"
 	"time"
 
 	corev1 "k8s.io/api/core/v1"
+	apierrors "k8s.io/apimachinery/pkg/api/errors"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	"k8s.io/utils/ptr"
 )
 
 // TestServiceAccounts proves that a pod runs below as the lower ServiceAccount of its
 // upper ServiceAccount's name: created (and later removed) by the virtual node when
-// missing, used untouched when the lower cluster has its own, and mounted by the lower
-// cluster's admission, never from an upper token.
+// missing; when the lower cluster has its own (a lower identity, maybe privileged
+// there), used untouched only once the lower admin allows it, the pod waiting until
+// then; and mounted by the lower cluster's admission, never from an upper token.
 func TestServiceAccounts(t *testing.T) {
 	ctx := context.Background()
 	start := time.Now()
@@ -55,10 +58,30 @@ func TestServiceAccounts(t *testing.T) {
 		}
 	})
 
-	t.Run("the lower cluster's own ServiceAccount of the name is used as it is", func(t *testing.T) {
+	t.Run("the lower cluster's own ServiceAccount of the name is used only once the lower admin allows it", func(t *testing.T) {
 		own := try(lowerA.Client.CoreV1().ServiceAccounts(ns).Create(ctx, &corev1.ServiceAccount{ObjectMeta: metav1.ObjectMeta{Name: "shared",
 			Labels: map[string]string{"owner": "lower-admin"}}}, metav1.CreateOptions{})).must(t)
 		try(upper.Client.CoreV1().Pods(ns).Create(ctx, asSA("uses-shared", "shared", nil), metav1.CreateOptions{})).must(t)
+		// Not allowed: the pod waits, with an Event that says what would allow it, and no
+		// lower pod runs as the lower identity.
+		eventually(t, 30*time.Second, "ForeignObjectExists on the waiting pod", func(ctx context.Context) (bool, string) {
+			ev, err := findEventWith(ctx, upper, ns, "uses-shared", "ForeignObjectExists", eventFilter{host: vn.Name, since: start})
+			if err != nil || ev == nil {
+				return false, fmt.Sprintf("%v", err)
+			}
+			return strings.Contains(ev.Message, "tensile.dev/allow-upper-clusters="), ev.Message
+		})
+		if _, err := lowerA.Client.CoreV1().Pods(ns).Get(ctx, "uses-shared", metav1.GetOptions{}); !apierrors.IsNotFound(err) {
+			t.Fatalf("lower pod uses-shared while its ServiceAccount is the lower cluster's own and not allowed: %v", err)
+		}
+		up := try(upper.Client.CoreV1().Pods(ns).Get(ctx, "uses-shared", metav1.GetOptions{})).must(t)
+		if up.Status.Phase != corev1.PodPending || len(up.Status.ContainerStatuses) == 0 || up.Status.ContainerStatuses[0].State.Waiting == nil {
+			t.Errorf("upper pod status %+v; want Pending with a waiting container that says why", up.Status)
+		}
+
+		// The lower admin allows every upper cluster: the pod starts, as that identity.
+		own.Annotations = map[string]string{"tensile.dev/allow-upper-clusters": "*"}
+		own = try(lowerA.Client.CoreV1().ServiceAccounts(ns).Update(ctx, own, metav1.UpdateOptions{})).must(t)
 		_, low := waitPodRunning(t, lowerA, ns, "uses-shared", 30*time.Second)
 		if low.Spec.ServiceAccountName != "shared" {
 			t.Errorf("lower pod runs as %q, want shared", low.Spec.ServiceAccountName)
@@ -66,9 +89,6 @@ func TestServiceAccounts(t *testing.T) {
 		got := try(lowerA.Client.CoreV1().ServiceAccounts(ns).Get(ctx, "shared", metav1.GetOptions{})).must(t)
 		if got.ResourceVersion != own.ResourceVersion || got.Labels[ownerLabel] != "" {
 			t.Errorf("the lower cluster's ServiceAccount changed: resourceVersion %s -> %s, labels %v", own.ResourceVersion, got.ResourceVersion, got.Labels)
-		}
-		if ev, err := findEventWith(ctx, upper, ns, "shared", "ForeignObjectExists", eventFilter{host: vn.Name, since: start}); err != nil || ev != nil {
-			t.Errorf("ForeignObjectExists on the upper ServiceAccount: %v (%v); using the lower one is no conflict", ev, err)
 		}
 		if err := upper.Client.CoreV1().Pods(ns).Delete(ctx, "uses-shared", metav1.DeleteOptions{}); err != nil {
 			t.Fatal(err)
