@@ -60,6 +60,33 @@ func stuckPod(name, node string, unschedulableFor time.Duration, mods ...func(*v
 	return p
 }
 
+// placedPod is a Pending pod on node whose lower cluster placed it `for` ago
+// (PodScheduled=True, as the lower scheduler's binding sets it), created an hour ago.
+func placedPod(name, node string, placedFor time.Duration, mods ...func(*v1.Pod)) *v1.Pod {
+	p := stuckPod(name, node, placedFor, mods...)
+	p.CreationTimestamp = metav1.NewTime(now.Add(-time.Hour))
+	p.Status.HostIP, p.Status.StartTime = "10.0.0.1", ptr.To(metav1.NewTime(now.Add(-placedFor)))
+	p.Status.Conditions[0] = v1.PodCondition{Type: v1.PodScheduled, Status: v1.ConditionTrue, LastTransitionTime: metav1.NewTime(now.Add(-placedFor))}
+	return p
+}
+
+// reason sets the reason of the pod's first condition.
+func reason(r string) func(*v1.Pod) {
+	return func(p *v1.Pod) { p.Status.Conditions[0].Reason = r }
+}
+
+// initRunning gives the pod an init container that is still running.
+func initRunning(p *v1.Pod) {
+	p.Spec.InitContainers = []v1.Container{{Name: "init", Image: "busybox"}}
+	p.Status.InitContainerStatuses = []v1.ContainerStatus{{Name: "init", State: v1.ContainerState{Running: &v1.ContainerStateRunning{}}}}
+	p.Status.ContainerStatuses = []v1.ContainerStatus{{Name: "c", State: v1.ContainerState{Waiting: &v1.ContainerStateWaiting{Reason: "PodInitializing"}}}}
+}
+
+// pulling leaves the pod's container waiting for its image.
+func pulling(p *v1.Pod) {
+	p.Status.ContainerStatuses = []v1.ContainerStatus{{Name: "c", State: v1.ContainerState{Waiting: &v1.ContainerStateWaiting{Reason: "ContainerCreating"}}}}
+}
+
 var rsOwner = metav1.OwnerReference{APIVersion: "apps/v1", Kind: "ReplicaSet", Name: "web", UID: "rs-uid", Controller: ptr.To(true)}
 
 func ownedByRS(p *v1.Pod) { p.OwnerReferences = []metav1.OwnerReference{rsOwner} }
@@ -292,13 +319,29 @@ func TestDeschedule(t *testing.T) {
 			wantReasons: []string{ReasonExcluded, ReasonExcluded}},
 		{name: "within the grace period: left alone",
 			pods: []*v1.Pod{stuckPod("p1", "vk-a", time.Minute, ownedByRS)}},
-		{name: "pending past maxPendingTime without the condition",
+		{name: "placed below but Pending past maxPendingTime: left alone",
+			pods: []*v1.Pod{
+				placedPod("init", "vk-a", time.Hour, ownedByRS, initRunning),
+				placedPod("pull", "vk-a", time.Hour, ownedByRS, pulling),
+				placedPod("solo", "vk-b", time.Hour),
+			}},
+		{name: "status not mirrored yet, created long ago: left alone",
 			pods: []*v1.Pod{stuckPod("p1", "vk-a", 0, ownedByRS, func(p *v1.Pod) {
 				p.Status.Conditions = nil
 				p.CreationTimestamp = metav1.NewTime(now.Add(-time.Hour))
-			})},
+			})}},
+		{name: "not placed below (gated) past maxPendingTime: moved",
+			pods:        []*v1.Pod{stuckPod("p1", "vk-a", time.Hour, ownedByRS, reason("SchedulingGated"))},
 			wantEvicted: []string{"p1"}, wantRecord: record(1, rsOwner, until("vk-a", ttl)),
 			wantReasons: []string{ReasonExcluded, ReasonExcluded}},
+		{name: "of a placed pod and an unschedulable one, only the unschedulable one moves",
+			pods: []*v1.Pod{
+				placedPod("placed", "vk-a", time.Hour),
+				stuckPod("stuck", "vk-a", 5*time.Minute),
+			},
+			wantEvicted: []string{"stuck"}, wantCreated: []string{"stuck-r1"},
+			wantLineage: &placement.Lineage{Original: "stuck", Recreations: 1, Exclusions: []v1alpha1.NodeExclusion{until("vk-a", ttl)}},
+			wantReasons: []string{ReasonRecreated, ReasonRecreateFrom}},
 		{name: "pods of ordinary nodes and running pods are ignored",
 			pods: []*v1.Pod{
 				stuckPod("on-worker", "worker", time.Hour, ownedByRS),

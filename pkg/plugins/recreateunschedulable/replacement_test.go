@@ -17,40 +17,50 @@ import (
 
 func TestWhy(t *testing.T) {
 	s := selection{grace: 2 * time.Minute, maxPending: 15 * time.Minute}
+	hourOld := func(p *v1.Pod) { p.CreationTimestamp = metav1.NewTime(now.Add(-time.Hour)) }
 	for _, tc := range []struct {
-		name string
-		pod  *v1.Pod
-		want bool
+		name       string
+		sel        *selection // nil: s
+		pod        *v1.Pod
+		wantReason string // "": the pod stays
 	}{
-		{name: "unschedulable past grace", pod: stuckPod("p", "vk", 3*time.Minute), want: true},
-		{name: "unschedulable within grace", pod: stuckPod("p", "vk", time.Minute)},
-		{name: "other reason", pod: stuckPod("p", "vk", time.Hour, func(p *v1.Pod) {
-			p.Status.Conditions[0].Reason = "SchedulingGated"
-			p.CreationTimestamp = metav1.NewTime(now.Add(-time.Minute))
+		{name: "unschedulable past grace", pod: stuckPod("p", "vk", 3*time.Minute), wantReason: EvictionReasonUnschedulable},
+		{name: "unschedulable within grace, created long ago", pod: stuckPod("p", "vk", time.Minute, hourOld)},
+		{name: "unschedulable past maxPending with a longer grace", sel: &selection{grace: 2 * time.Hour, maxPending: 15 * time.Minute},
+			pod: stuckPod("p", "vk", 20*time.Minute), wantReason: EvictionReasonPending},
+		{name: "gated below within maxPending", pod: stuckPod("p", "vk", 10*time.Minute, reason("SchedulingGated"))},
+		{name: "gated below past maxPending", pod: stuckPod("p", "vk", 16*time.Minute, reason("SchedulingGated")), wantReason: EvictionReasonPending},
+		{name: "scheduler error below past maxPending", pod: stuckPod("p", "vk", time.Hour, reason("SchedulerError")), wantReason: EvictionReasonPending},
+		{name: "gated below, maxPending disabled", sel: &selection{grace: time.Minute},
+			pod: stuckPod("p", "vk", 48*time.Hour, reason("SchedulingGated"))},
+		{name: "placed below, init container running for an hour", pod: placedPod("p", "vk", time.Hour, initRunning)},
+		{name: "placed below, pulling images for an hour", pod: placedPod("p", "vk", time.Hour, pulling)},
+		{name: "placed below, not started (no kubelet answers)", pod: placedPod("p", "vk", time.Hour)},
+		{name: "not mirrored yet: the upper scheduler's PodScheduled=True", pod: placedPod("p", "vk", time.Hour, func(p *v1.Pod) {
+			p.Status.HostIP, p.Status.StartTime = "", nil
 		})},
+		{name: "not mirrored yet: no condition at all", pod: stuckPod("p", "vk", 0, hourOld, func(p *v1.Pod) { p.Status.Conditions = nil })},
+		{name: "placed, then unschedulable again: counts from the last transition only", pod: stuckPod("p", "vk", time.Minute, hourOld)},
 		{name: "condition without a transition time", pod: stuckPod("p", "vk", time.Hour, func(p *v1.Pod) {
 			p.Status.Conditions[0].LastTransitionTime = metav1.Time{}
-			p.CreationTimestamp = metav1.NewTime(now.Add(-time.Minute))
 		})},
-		{name: "pending past maxPendingTime", pod: stuckPod("p", "vk", 0, func(p *v1.Pod) {
-			p.Status.Conditions = nil
-			p.CreationTimestamp = metav1.NewTime(now.Add(-16 * time.Minute))
-		}), want: true},
+		{name: "transition time in the future (clock skew)", pod: stuckPod("p", "vk", -time.Hour)},
+		{name: "other conditions do not count", pod: stuckPod("p", "vk", time.Hour, func(p *v1.Pod) {
+			p.Status.Conditions[0].Type = v1.PodReadyToStartContainers
+		})},
 		{name: "terminating", pod: stuckPod("p", "vk", time.Hour, func(p *v1.Pod) { p.DeletionTimestamp = ptr.To(metav1.NewTime(now)) })},
 		{name: "running", pod: stuckPod("p", "vk", time.Hour, func(p *v1.Pod) { p.Status.Phase = v1.PodRunning })},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
-			reason, detail, ok := s.why(tc.pod, now)
-			if ok != tc.want || ok == (reason == "") || ok == (detail == "") || strings.ContainsAny(reason, " :") {
-				t.Errorf("why = %q, %q, %v; want %v", reason, detail, ok, tc.want)
+			sel := s
+			if tc.sel != nil {
+				sel = *tc.sel
+			}
+			reason, detail, ok := sel.why(tc.pod, now)
+			if reason != tc.wantReason || ok != (tc.wantReason != "") || ok == (detail == "") || strings.ContainsAny(reason, " :") {
+				t.Errorf("why = %q, %q, %v; want reason %q", reason, detail, ok, tc.wantReason)
 			}
 		})
-	}
-	if _, _, ok := (selection{grace: time.Minute}).why(stuckPod("p", "vk", 0, func(p *v1.Pod) {
-		p.Status.Conditions = nil
-		p.CreationTimestamp = metav1.NewTime(now.Add(-48 * time.Hour))
-	}), now); ok {
-		t.Error("maxPendingTime 0 did not disable the age limit")
 	}
 }
 

@@ -24,9 +24,11 @@ type RecreateUnschedulableArgs struct {
 	// PodScheduled=False/Unschedulable by its lower cluster before it is moved, so the
 	// lower cluster (or its autoscaler) gets a chance first. Default: 2m.
 	UnschedulableGracePeriod *metav1.Duration `json:"unschedulableGracePeriod,omitempty"`
-	// MaxPendingTime moves a pod still Pending this long after its creation whatever
-	// its conditions say (e.g. a lower cluster that never answers); 0 disables it.
-	// Default: 15m.
+	// MaxPendingTime moves a pod its lower cluster has reported PodScheduled=False
+	// this long, whatever the reason (Unschedulable, SchedulingGated, SchedulerError),
+	// counted from the condition's lastTransitionTime. A pod the lower cluster has
+	// placed is never moved for being Pending (pulling images, running init
+	// containers). 0 disables it. Default: 15m.
 	MaxPendingTime *metav1.Duration `json:"maxPendingTime,omitempty"`
 	// ExclusionTTL is how long a virtual node stays excluded for a workload, after
 	// which a lower cluster that gained capacity is tried again. Default: 30m.
