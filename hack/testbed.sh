@@ -108,6 +108,11 @@ $kcm_args
     value: $pki/ca.key
 YAML
   fi
+  # Lower clusters get the test bed's KWOK stages (kubelet-like resize, ephemeral
+  # containers, observedGeneration): hack/testbed/kwok-stages.yaml.
+  if [ "$name" != upper ] && [ -f "$root/hack/testbed/kwok-stages.yaml" ]; then
+    cat "$root/hack/testbed/kwok-stages.yaml" >>"$file"
+  fi
   echo "$file"
 }
 

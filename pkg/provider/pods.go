@@ -378,7 +378,7 @@ func (p *Provider) updatePod(ctx context.Context, upper *corev1.Pod) error {
 		}
 	}
 	p.views.Store(podKey(upper.Namespace, upper.Name), upper.DeepCopy())
-	return nil
+	return p.syncEphemeralAndResize(ctx, upper, lower)
 }
 
 // DeletePod deletes the lower pod with the upper pod's grace period. The upper pod is

@@ -93,11 +93,22 @@ func (p *Provider) reconcile(ctx context.Context, key string) error {
 	case !haveLower:
 		return p.recreateIfLost(ctx, upper)
 	}
+	if err := p.syncEphemeralAndResize(ctx, upper, lower); err != nil {
+		// The status below still goes up (a refused resize shows in it); the next
+		// re-check tries again.
+		klog.FromContext(ctx).Error(err, "Applying ephemeral containers or resize below", "pod", key)
+	}
 	// Every owned pod is re-checked every statusRecheck: compare the status alone, and
 	// copy the pod only to send it.
 	want := translate.StatusOf(upper, lower)
 	if apiequality.Semantic.DeepEqual(want, upper.Status) {
 		p.sent.Delete(key)
+		return nil
+	}
+	if overridesAbove(upper.Status, want) && !p.lowerReachable(ctx) {
+		// The lower cache is stale while the lower API server is unreachable: writing
+		// its Ready=True back would undo the upper node lifecycle's NotReady.
+		klog.FromContext(ctx).V(2).Info("Lower cluster unreachable; not reasserting readiness from the cache", "pod", key)
 		return nil
 	}
 	if p.notify == nil {

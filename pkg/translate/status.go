@@ -17,17 +17,22 @@ func WithStatus(upper *corev1.Pod, st corev1.PodStatus) *corev1.Pod {
 	return &corev1.Pod{TypeMeta: upper.TypeMeta, ObjectMeta: *upper.ObjectMeta.DeepCopy(), Spec: *upper.Spec.DeepCopy(), Status: st}
 }
 
-// StatusOf is the status the upper pod should have: the lower pod's, with the upper
-// pod's generation observed and its QOS class kept (the lower one only fills a gap).
-// The result shares nothing with either pod. Comparing it with the upper pod's status
-// tells whether a write is due without copying the whole pod.
+// StatusOf is the status the upper pod should have. docs/virtual-node.md ("Pod status,
+// field by field") says where each field comes from and why: what a kubelet reports
+// comes from below (phase, IPs, start time, container statuses of every kind, the
+// kubelet's conditions); what the upper control plane owns is kept (QOS class, the
+// nominated node, resource claims, conditions others wrote); observedGeneration and
+// Ready with readiness gates are computed. The result shares nothing with either pod.
+// Comparing it with the upper pod's status tells whether a write is due without
+// copying the whole pod.
 func StatusOf(upper, lower *corev1.Pod) corev1.PodStatus {
 	st := *upper.Status.DeepCopy()
 	ls := lower.Status
 	st.Phase = ls.Phase
-	st.Conditions = append([]corev1.PodCondition(nil), ls.Conditions...)
 	st.Message = ls.Message
 	st.Reason = ls.Reason
+	// The lower node's address: it is where the pod's hostPorts and hostNetwork answer,
+	// and what the pod itself reads as status.hostIP through the downward API.
 	st.HostIP = ls.HostIP
 	st.HostIPs = append([]corev1.HostIP(nil), ls.HostIPs...)
 	st.PodIP = ls.PodIP
@@ -35,8 +40,13 @@ func StatusOf(upper, lower *corev1.Pod) corev1.PodStatus {
 	st.StartTime = ls.StartTime.DeepCopy()
 	st.InitContainerStatuses = copyStatuses(ls.InitContainerStatuses)
 	st.ContainerStatuses = copyStatuses(ls.ContainerStatuses)
-	st.Resize = ls.Resize
-	st.ObservedGeneration = upper.Generation
+	st.EphemeralContainerStatuses = copyStatuses(ls.EphemeralContainerStatuses)
+	st.Resize = ls.Resize // deprecated; kubelets before 1.33 still write it
+	observed := LowerObserved(upper, lower)
+	st.Conditions = withResizeRefusal(upper, lower, MergeConditions(upper, lower, observed))
+	if observed {
+		st.ObservedGeneration = upper.Generation
+	}
 	if st.QOSClass == "" {
 		st.QOSClass = ls.QOSClass
 	}

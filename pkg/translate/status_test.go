@@ -115,6 +115,8 @@ func TestStatusToUpper(t *testing.T) {
 			lower := lowerRunning(func(p *corev1.Pod) {
 				p.ResourceVersion = "5"
 				p.Status = tc.lower
+				// Synced below (through the ephemeralcontainers subresource).
+				p.Spec.EphemeralContainers = tc.upper.Spec.EphemeralContainers
 			})
 			upperBefore := tc.upper.DeepCopy()
 			got := translate.StatusToUpper(tc.upper, lower)
