@@ -58,7 +58,7 @@ func (p *Provider) CreatePod(ctx context.Context, upper *corev1.Pod) error {
 	start := time.Now()
 	err := p.createPod(ctx, upper)
 	observeOp("create", err, start)
-	return err
+	return p.settle(ctx, "create", upper, err)
 }
 
 func (p *Provider) createPod(ctx context.Context, upper *corev1.Pod) error {
@@ -183,15 +183,21 @@ func (p *Provider) adopt(ctx context.Context, upper, live *corev1.Pod) error {
 	if translate.UpperUID(live) == upper.UID {
 		return nil // ours already: created before a restart
 	}
-	// Left from an earlier upper pod of the same name: remove it, then create anew.
-	uid := live.UID
-	zero := int64(0)
-	if err := p.cfg.Lower.CoreV1().Pods(lowerNS).Delete(ctx, upper.Name, metav1.DeleteOptions{
-		GracePeriodSeconds: &zero, Preconditions: &metav1.Preconditions{UID: &uid},
-	}); err != nil && !apierrors.IsNotFound(err) {
-		return err
+	// Left from an earlier upper pod of the same name (a StatefulSet's ordinal whose
+	// upper pod virtual-kubelet force-deleted after its grace period): its containers
+	// may still run below. Delete it with its own grace period, never force it, and
+	// create the new pod only once the old one is gone, as a kubelet behind a partition
+	// would: one ordinal never runs twice.
+	if live.DeletionTimestamp == nil {
+		uid := live.UID
+		err := p.cfg.Lower.CoreV1().Pods(lowerNS).Delete(ctx, upper.Name, metav1.DeleteOptions{
+			Preconditions: &metav1.Preconditions{UID: &uid},
+		})
+		if err != nil && !apierrors.IsNotFound(err) {
+			return err
+		}
 	}
-	return fmt.Errorf("replaced stale lower pod %s/%s of an earlier upper pod; retrying create", lowerNS, upper.Name)
+	return fmt.Errorf("lower pod %s/%s: %w; this pod is created once it is gone", lowerNS, upper.Name, errPreviousTerminating)
 }
 
 func (p *Provider) lowerPod(upper *corev1.Pod) (*corev1.Pod, error) {
@@ -341,7 +347,7 @@ func (p *Provider) UpdatePod(ctx context.Context, upper *corev1.Pod) error {
 	start := time.Now()
 	err := p.updatePod(ctx, upper)
 	observeOp("update", err, start)
-	return err
+	return p.settle(ctx, "update", upper, err)
 }
 
 func (p *Provider) updatePod(ctx context.Context, upper *corev1.Pod) error {
@@ -395,6 +401,7 @@ func (p *Provider) deletePod(ctx context.Context, upper *corev1.Pod) error {
 	p.views.Delete(key.String())
 	p.sent.Delete(key.String())
 	p.waiting.Delete(key.String())
+	p.redriving.Delete(key.String())
 	for _, d := range p.deps {
 		d.Release(key)
 	}

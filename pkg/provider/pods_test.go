@@ -109,31 +109,47 @@ func TestCreatePod(t *testing.T) {
 }
 
 // TestCreatePodNameCollision: what CreatePod does when the lower cluster already has a
-// pod of the name.
+// pod of the name. It never returns an error to virtual-kubelet (which would fail a
+// restartPolicy Never pod on a passing error and write into its informer's object): a
+// foreign pod is a permanent refusal the node reports itself; a stale pod of ours is
+// deleted with its own grace period, and the pod waits until it is gone.
 func TestCreatePodNameCollision(t *testing.T) {
 	otherNode := map[string]string{translate.LabelVirtualNode: "vk-other", translate.LabelUpperCluster: owner.UpperCluster}
+	refused := []recordedEvent{
+		{Object: "app/web", UID: "uid-1", Type: corev1.EventTypeWarning, Reason: provider.ReasonForeignPod},
+		{Object: "app/web", UID: "uid-1", Type: corev1.EventTypeWarning, Reason: provider.ReasonProviderFailed},
+	}
 	for _, tc := range []struct {
 		name        string
 		existing    *corev1.Pod
-		wantErr     func(error) bool // nil: no error
-		errContains string
+		never       bool // restartPolicy Never
 		wantEvents  []recordedEvent
 		wantDeletes []string
 		wantLeft    bool // the existing pod is still there, unchanged
+		replaced    bool // the node's retry replaces it (the fake deletes at once)
+		wantPhase   corev1.PodPhase
 	}{
 		{
-			name:       "foreign pod: invalid input, event, untouched",
+			name:       "foreign pod: refused, events, untouched, Pending",
 			existing:   foreignPod("app", "web", nil),
-			wantErr:    errdefs.IsInvalidInput,
-			wantEvents: []recordedEvent{{Object: "app/web", UID: "uid-1", Type: corev1.EventTypeWarning, Reason: provider.ReasonForeignPod}},
+			wantEvents: refused,
 			wantLeft:   true,
+			wantPhase:  corev1.PodPending,
+		},
+		{
+			name:       "foreign pod, restartPolicy Never: Failed",
+			existing:   foreignPod("app", "web", nil),
+			never:      true,
+			wantEvents: refused,
+			wantLeft:   true,
+			wantPhase:  corev1.PodFailed,
 		},
 		{
 			name:       "another virtual node's pod is foreign too",
 			existing:   foreignPod("app", "web", otherNode),
-			wantErr:    errdefs.IsInvalidInput,
-			wantEvents: []recordedEvent{{Object: "app/web", UID: "uid-1", Type: corev1.EventTypeWarning, Reason: provider.ReasonForeignPod}},
+			wantEvents: refused,
 			wantLeft:   true,
+			wantPhase:  corev1.PodPending,
 		},
 		{
 			name:     "ours for the same upper UID: adopted",
@@ -141,27 +157,40 @@ func TestCreatePodNameCollision(t *testing.T) {
 			wantLeft: true,
 		},
 		{
-			name:        "ours for an older upper UID: deleted with a UID precondition, retry",
+			name:        "ours for an older upper UID: deleted with its own grace period and a UID precondition; the pod waits",
 			existing:    ownedPod(owner, "web", "uid-0", "lower-0"),
-			wantErr:     func(err error) bool { return err != nil && !errdefs.IsInvalidInput(err) },
-			errContains: "retrying",
-			wantDeletes: []string{"app/web grace=0 uid=lower-0"},
+			never:       true,
+			wantEvents:  []recordedEvent{{Object: "app/web", UID: "uid-1", Type: corev1.EventTypeNormal, Reason: provider.ReasonPreviousPodTerminating}},
+			wantDeletes: []string{"app/web grace=none uid=lower-0"},
+			replaced:    true,
 		},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
 			e := newEnv(t, owner, upperDeps(), []runtime.Object{tc.existing})
-			err := e.p.CreatePod(e.ctx, upperPod("web", "uid-1"))
-			switch {
-			case tc.wantErr == nil && err != nil:
-				t.Errorf("CreatePod: %v", err)
-			case tc.wantErr != nil && !tc.wantErr(err):
-				t.Errorf("CreatePod error = %v (%T), not the kind expected", err, err)
-			case err != nil && !strings.Contains(err.Error(), tc.errContains):
-				t.Errorf("CreatePod error = %q, want it to contain %q", err, tc.errContains)
+			pod := upperPod("web", "uid-1")
+			if tc.never {
+				pod.Spec.RestartPolicy = corev1.RestartPolicyNever
 			}
-			events := e.recorder.recorded()
-			if diff := cmp.Diff(tc.wantEvents, events, cmpEquateEmpty); diff != "" {
-				t.Errorf("events (-want +got):\n%s", diff)
+			if _, err := e.upper.CoreV1().Pods("app").Create(e.ctx, pod, metav1.CreateOptions{}); err != nil {
+				t.Fatal(err)
+			}
+			n := e.run(t)
+			before := pod.DeepCopy()
+			if err := e.p.CreatePod(e.ctx, pod); err != nil {
+				t.Errorf("CreatePod: %v; want no error for virtual-kubelet", err)
+			}
+			if tc.replaced {
+				eventually(t, "the lower pod for uid-1, once the stale one is gone", func() bool {
+					got := lowerPods(t, e)
+					return len(got) == 1 && translate.UpperUID(&got[0]) == "uid-1"
+				})
+			}
+			// (When reconcile saw the stale pod first, as an orphan of an upper pod that is
+			// gone, it deleted it the same way, and CreatePod found no pod in the way.)
+			if got := e.recorder.recorded(); !(tc.replaced && len(got) == 0) {
+				if diff := cmp.Diff(tc.wantEvents, got, cmpEquateEmpty); diff != "" {
+					t.Errorf("events (-want +got):\n%s", diff)
+				}
 			}
 			if diff := cmp.Diff(tc.wantDeletes, deletes(e.lower, "pods"), cmpEquateEmpty); diff != "" {
 				t.Errorf("lower pod deletes (-want +got):\n%s", diff)
@@ -170,7 +199,7 @@ func TestCreatePodNameCollision(t *testing.T) {
 			if tc.wantLeft {
 				want = []corev1.Pod{*tc.existing}
 			}
-			if diff := cmp.Diff(want, lowerPods(t, e), ignoreServerMeta); diff != "" {
+			if diff := cmp.Diff(want, lowerPods(t, e), ignoreServerMeta); diff != "" && !tc.replaced {
 				t.Errorf("lower pods (-want +got):\n%s", diff)
 			}
 			for _, w := range writes(e.lower) {
@@ -178,27 +207,35 @@ func TestCreatePodNameCollision(t *testing.T) {
 					t.Errorf("lower pod written: %s", w)
 				}
 			}
+			if diff := cmp.Diff(before, pod); diff != "" {
+				t.Errorf("the pod handed to CreatePod was changed (-before +after):\n%s", diff)
+			}
+			if tc.wantPhase != "" {
+				got := n.find(func(p *corev1.Pod) bool { return p.Status.Reason == provider.ReasonProviderFailed })
+				if got == nil || got.Status.Phase != tc.wantPhase || !strings.Contains(got.Status.Message, "did not create") {
+					t.Errorf("published status %+v, want phase %s, reason %s and the lower message", got, tc.wantPhase, provider.ReasonProviderFailed)
+				}
+			}
 		})
 	}
 }
 
-// TestCreatePodReplacesStalePod: after the stale lower pod of an earlier upper pod is
-// removed, the retry creates the pod for the current upper UID.
+// TestCreatePodReplacesStalePod: once the stale lower pod of an earlier upper pod is
+// gone, the node's own retry creates the pod for the current upper UID.
 func TestCreatePodReplacesStalePod(t *testing.T) {
 	e := newEnv(t, owner, upperDeps(), []runtime.Object{ownedPod(owner, "web", "uid-0", "lower-0")})
-	if err := e.p.CreatePod(e.ctx, upperPod("web", "uid-1")); err == nil {
-		t.Fatal("CreatePod over a stale lower pod succeeded, want an error asking for a retry")
-	}
-	if err := e.p.CreatePod(e.ctx, upperPod("web", "uid-1")); err != nil {
-		t.Fatalf("CreatePod retry: %v", err)
-	}
-	got, err := e.lower.CoreV1().Pods("app").Get(context.Background(), "web", metav1.GetOptions{})
-	if err != nil {
+	pod := upperPod("web", "uid-1")
+	if _, err := e.upper.CoreV1().Pods("app").Create(e.ctx, pod, metav1.CreateOptions{}); err != nil {
 		t.Fatal(err)
 	}
-	if translate.UpperUID(got) != "uid-1" || got.UID == "lower-0" {
-		t.Errorf("lower pod after the retry: upper UID %q, UID %q; want a new pod for uid-1", translate.UpperUID(got), got.UID)
+	e.run(t)
+	if err := e.p.CreatePod(e.ctx, pod); err != nil {
+		t.Fatalf("CreatePod over a stale lower pod: %v, want none (the node retries)", err)
 	}
+	eventually(t, "the pod for uid-1 below, created by the node's retry", func() bool {
+		got, err := e.lower.CoreV1().Pods("app").Get(context.Background(), "web", metav1.GetOptions{})
+		return err == nil && translate.UpperUID(got) == "uid-1" && got.UID != "lower-0"
+	})
 }
 
 // TestCreatePodNamespaceTooLong: an upper namespace whose mapped name exceeds 63
@@ -235,11 +272,13 @@ func TestCreatePodNamespaceTooLong(t *testing.T) {
 				}
 				return
 			}
-			if !errdefs.IsInvalidInput(err) {
-				t.Errorf("CreatePod error = %v, want an InvalidInput error", err)
+			if err != nil {
+				t.Errorf("CreatePod error = %v, want none: the node refuses the pod itself", err)
 			}
-			if err == nil || !strings.Contains(err.Error(), "--upper-cluster-id") {
-				t.Errorf("CreatePod error = %v, want it to name --upper-cluster-id", err)
+			ev := e.recorder.recorded()
+			msg := <-e.recorder.Events
+			if len(ev) != 1 || ev[0].Reason != provider.ReasonProviderFailed || !strings.Contains(msg, "--upper-cluster-id") {
+				t.Errorf("events %v (%q), want one %s naming --upper-cluster-id", ev, msg, provider.ReasonProviderFailed)
 			}
 			if len(w) != 0 {
 				t.Errorf("lower writes = %q, want none", w)
@@ -507,9 +546,11 @@ func TestUpdatePod(t *testing.T) {
 // TestUpdatePodForeign: UpdatePod never writes a foreign lower pod of the name.
 func TestUpdatePodForeign(t *testing.T) {
 	e := newEnv(t, owner, upperDeps(), objects(foreignPod("app", "web", nil)))
-	err := e.p.UpdatePod(e.ctx, upperPod("web", "uid-1"))
-	if !errdefs.IsInvalidInput(err) {
-		t.Errorf("UpdatePod over a foreign pod: %v, want an InvalidInput error", err)
+	if err := e.p.UpdatePod(e.ctx, upperPod("web", "uid-1")); err != nil {
+		t.Errorf("UpdatePod over a foreign pod: %v, want none: the node refuses it itself", err)
+	}
+	if ev := e.recorder.recorded(); len(ev) != 2 || ev[1].Reason != provider.ReasonProviderFailed {
+		t.Errorf("events %v, want %s and %s", ev, provider.ReasonForeignPod, provider.ReasonProviderFailed)
 	}
 	if w := writes(e.lower); slices.ContainsFunc(w, func(s string) bool { return strings.Contains(s, " pods ") }) {
 		t.Errorf("lower pod writes = %q, want none", w)

@@ -74,6 +74,7 @@ type dependency interface {
 	Run(ctx context.Context)
 	UpperExists(namespace, name string) (bool, error)
 	LowerForeign(ctx context.Context, upperNamespace, name string) (bool, error)
+	Tracked() []types.NamespacedName
 }
 
 // Provider implements virtual-kubelet's PodLifecycleHandler and PodNotifier.
@@ -94,10 +95,14 @@ type Provider struct {
 	// a dependency to exist above (see wait).
 	waiting sync.Map
 
-	queue  workqueue.TypedRateLimitingInterface[string]
-	notify func(*corev1.Pod)
-	sent   sync.Map // upper pod key -> sentStatus
-	start  time.Time
+	queue workqueue.TypedRateLimitingInterface[string]
+	// redrive holds pods to create or update again after a passing lower error, and
+	// redriving their UIDs (see settle).
+	redrive   workqueue.TypedRateLimitingInterface[string]
+	redriving sync.Map
+	notify    func(*corev1.Pod)
+	sent      sync.Map // upper pod key -> sentStatus
+	start     time.Time
 }
 
 var (
@@ -128,7 +133,8 @@ func New(cfg Config) (*Provider, error) {
 		anchors:    cfg.LowerOwnedInformers.Coordination().V1().Leases().Lister(),
 		queue: workqueue.NewTypedRateLimitingQueueWithConfig(workqueue.DefaultTypedControllerRateLimiter[string](),
 			workqueue.TypedRateLimitingQueueConfig[string]{Name: "pod_status"}),
-		start: time.Now(),
+		redrive: newRedriveQueue(),
+		start:   time.Now(),
 	}
 	pcs := cfg.LowerInformers.Scheduling().V1().PriorityClasses().Lister()
 	p.priorities = func(name string) bool { _, err := pcs.Get(name); return err == nil }
@@ -289,6 +295,7 @@ func (p *Provider) Run(ctx context.Context) {
 		go d.Run(ctx)
 	}
 	go wait.UntilWithContext(ctx, p.requeueOwned, statusRecheck)
+	go p.runRedrive(ctx)
 	<-ctx.Done()
 	p.queue.ShutDown()
 }
@@ -332,6 +339,7 @@ func (p *Provider) seedUsage(ctx context.Context) {
 const statusRecheck = 10 * time.Second
 
 func (p *Provider) requeueOwned(context.Context) {
+	p.releaseGone()
 	p.waiting.Range(func(k, _ any) bool {
 		p.queue.Add(k.(string))
 		return true

@@ -174,6 +174,19 @@ func (r *Reflector[T]) Track(pod types.NamespacedName, names sets.Set[string]) {
 	}
 }
 
+// Tracked returns the pods that use something of this kind (Track without Release).
+func (r *Reflector[T]) Tracked() []types.NamespacedName {
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	out := make([]types.NamespacedName, 0, len(r.uses))
+	for key := range r.uses {
+		if ns, name, err := cache.SplitMetaNamespaceKey(key); err == nil {
+			out = append(out, types.NamespacedName{Namespace: ns, Name: name})
+		}
+	}
+	return out
+}
+
 // Release records that pod uses nothing of this kind any more.
 func (r *Reflector[T]) Release(pod types.NamespacedName) {
 	r.Track(pod, nil)

@@ -29,6 +29,8 @@ import (
 	"k8s.io/client-go/tools/leaderelection/resourcelock"
 	"k8s.io/client-go/tools/record"
 	"k8s.io/client-go/util/workqueue"
+	"k8s.io/component-base/metrics"
+	"k8s.io/component-base/metrics/legacyregistry"
 	"k8s.io/klog/v2"
 
 	"github.com/tensile-kube/tensile/pkg/capacity"
@@ -234,36 +236,54 @@ func runNode(ctx context.Context, o *Options, c *clusters, ready *atomic.Bool) e
 	return nil
 }
 
-// perItemBackoff replaces virtual-kubelet's queue rate limiters. Their default,
-// client-go's controller limiter, adds a global bucket of 10 items/s (burst 100) to
-// every enqueue, new pods included, which caps a burst of 1,000 pods at ~10 pods/s
-// whatever the clusters can do. Throughput is already bounded by the client QPS
-// flags; failures still back off per item.
+// perItemBackoff replaces virtual-kubelet's queue rate limiters and retry policies.
+// Its default limiter, client-go's controller limiter, adds a global bucket of 10
+// items/s (burst 100) to every enqueue, new pods included, which caps a burst of 1,000
+// pods at ~10 pods/s whatever the clusters can do; throughput is already bounded by the
+// client QPS flags, and failures still back off per item. Its default retry policy
+// forgets a key for good after 20 tries (about 6.5 minutes of backoff): an upper pod
+// deleted during a longer lower outage would never be deleted below. Here no queue
+// gives up (retryForever).
 func perItemBackoff(c *node.PodControllerConfig) error {
 	limiter := func() workqueue.TypedRateLimiter[any] {
-		return workqueue.NewTypedItemExponentialFailureRateLimiter[any](5*time.Millisecond, 60*time.Second)
+		return workqueue.NewTypedItemExponentialFailureRateLimiter[any](5*time.Millisecond, maxRetryDelay)
 	}
 	c.SyncPodsFromKubernetesRateLimiter = limiter()
 	c.DeletePodsFromKubernetesRateLimiter = limiter()
 	c.SyncPodStatusFromProviderRateLimiter = limiter()
-	c.SyncPodStatusFromProviderShouldRetryFunc = retryConflicts
+	c.SyncPodsFromKubernetesShouldRetryFunc = retryForever("sync_pods_from_kubernetes")
+	c.DeletePodsFromKubernetesShouldRetryFunc = retryForever("delete_pods_from_kubernetes")
+	c.SyncPodStatusFromProviderShouldRetryFunc = retryForever("sync_pod_status_from_provider")
 	return nil
 }
 
-// retryConflicts keeps retrying a status update that lost a resourceVersion race:
-// virtual-kubelet writes with the resourceVersion of its informer's copy, which lags
-// under load, and its default policy drops the update for good after 20 quick tries,
-// leaving the upper pod's status behind. Other errors keep the default policy.
-func retryConflicts(ctx context.Context, key string, timesTried int, added time.Time, err error) (*time.Duration, error) {
-	if apierrors.IsConflict(err) {
-		d := 100 * time.Millisecond << min(timesTried, 7) // up to 12.8s
+// maxRetryDelay caps the backoff of every retried pod: work resumes at most this long
+// after an outage ends.
+const maxRetryDelay = time.Minute
+
+// retryForever is a retry policy that never abandons a key: the delay doubles from
+// 100ms up to maxRetryDelay. A status update that lost a resourceVersion race
+// (virtual-kubelet writes with its informer copy's resourceVersion, which lags under
+// load) doubles from 100ms up to 12.8s instead. Each retry is counted by queue and
+// reason (tensile_virtual_node_pod_retries_total).
+func retryForever(queue string) func(ctx context.Context, key string, timesTried int, added time.Time, err error) (*time.Duration, error) {
+	return func(_ context.Context, _ string, timesTried int, _ time.Time, err error) (*time.Duration, error) {
+		limit := maxRetryDelay
+		if apierrors.IsConflict(err) {
+			limit = 12800 * time.Millisecond
+		}
+		d := min(100*time.Millisecond<<min(timesTried, 10), limit)
+		podRetries.WithLabelValues(queue, string(apierrors.ReasonForError(err))).Inc()
 		return &d, nil
 	}
-	if timesTried < 20 {
-		return nil, nil
-	}
-	return nil, fmt.Errorf("giving up after %d tries: %w", timesTried, err)
 }
+
+var podRetries = metrics.NewCounterVec(&metrics.CounterOpts{
+	Namespace: "tensile", Subsystem: "virtual_node", Name: "pod_retries_total",
+	Help: "Pod work items retried by virtual-kubelet's queues (none is ever abandoned; the delay is capped at one minute), by queue and the API reason of the error (empty when it is not an API error).",
+}, []string{"queue", "reason"})
+
+func init() { legacyregistry.MustRegister(podRetries) }
 
 // vkProvider is the full virtual-kubelet provider: pods from the provider package, the
 // kubelet API (logs, exec, stats, ...) from the kubelet API proxy.

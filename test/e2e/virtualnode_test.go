@@ -361,12 +361,19 @@ func countOwned(ctx context.Context, t testing.TB, c *Cluster, ns, vnode string)
 
 // TestLowerOutage stops the lower cluster's control plane: the node goes NotReady with a
 // reason, and comes back Ready with its pods untouched when the lower cluster returns.
+// What happened above meanwhile is done below once it is back: an upper pod deleted
+// during the outage is deleted below (and then above), and a restartPolicy Never pod
+// bound during the outage runs, never failed by the outage.
 func TestLowerOutage(t *testing.T) {
 	ctx := context.Background()
+	start := time.Now()
 	vn := startVirtualNode(t, "vk-outage", lowerB)
 	ns := createNamespace(t, upper, "outage")
-	try(upper.Client.CoreV1().Pods(ns).Create(ctx, virtualPod(ns, "survivor", vn.Name), metav1.CreateOptions{})).must(t)
+	for _, name := range []string{"survivor", "doomed"} {
+		try(upper.Client.CoreV1().Pods(ns).Create(ctx, virtualPod(ns, name, vn.Name), metav1.CreateOptions{})).must(t)
+	}
 	upBefore, lowBefore := waitPodRunning(t, lowerB, ns, "survivor", 30*time.Second)
+	waitPodRunning(t, lowerB, ns, "doomed", 30*time.Second)
 
 	kwokctl(t, "stop", "cluster", "--name", "lower-b")
 	restarted := false
@@ -375,19 +382,43 @@ func TestLowerOutage(t *testing.T) {
 			kwokctl(t, "start", "cluster", "--name", "lower-b")
 		}
 	})
+	noErr(t, upper.Client.CoreV1().Pods(ns).Delete(ctx, "doomed", metav1.DeleteOptions{}))
+	newcomer := virtualPod(ns, "newcomer", vn.Name)
+	newcomer.Spec.RestartPolicy = corev1.RestartPolicyNever
+	try(upper.Client.CoreV1().Pods(ns).Create(ctx, newcomer, metav1.CreateOptions{})).must(t)
 	n := waitNodeReady(t, vn.Name, corev1.ConditionFalse, 45*time.Second)
 	for _, c := range n.Status.Conditions {
 		if c.Type == corev1.NodeReady && c.Reason != "LowerClusterUnreachable" {
 			t.Errorf("NotReady reason = %q, want LowerClusterUnreachable", c.Reason)
 		}
 	}
+	if p := try(upper.Client.CoreV1().Pods(ns).Get(ctx, "newcomer", metav1.GetOptions{})).must(t); p.Status.Phase == corev1.PodFailed {
+		t.Errorf("the pod bound during the outage failed: %s: %s", p.Status.Reason, p.Status.Message)
+	}
 	kwokctl(t, "start", "cluster", "--name", "lower-b")
+	back := time.Now()
 	restarted = true
 	waitNodeReady(t, vn.Name, corev1.ConditionTrue, 45*time.Second)
 	upAfter, lowAfter := waitPodRunning(t, lowerB, ns, "survivor", 30*time.Second)
 	if upAfter.UID != upBefore.UID || lowAfter.UID != lowBefore.UID {
 		t.Errorf("pods were replaced during the outage: upper %s->%s lower %s->%s", upBefore.UID, upAfter.UID, lowBefore.UID, lowAfter.UID)
 	}
+	up, _ := waitPodRunning(t, lowerB, ns, "newcomer", 90*time.Second)
+	if up.Status.Reason != "" {
+		t.Errorf("newcomer status reason %q: %s", up.Status.Reason, up.Status.Message)
+	}
+	if ev, err := findEventWith(ctx, upper, ns, "newcomer", "ProviderFailed", eventFilter{host: vn.Name, since: start}); err != nil || ev != nil {
+		t.Errorf("ProviderFailed on the pod bound during the outage: %v (%v)", ev, err)
+	}
+	waitGone(t, "lower pod doomed, deleted above during the outage", 90*time.Second, func(ctx context.Context) error {
+		_, err := lowerB.Client.CoreV1().Pods(ns).Get(ctx, "doomed", metav1.GetOptions{})
+		return err
+	})
+	waitGone(t, "upper pod doomed", 60*time.Second, func(ctx context.Context) error {
+		_, err := upper.Client.CoreV1().Pods(ns).Get(ctx, "doomed", metav1.GetOptions{})
+		return err
+	})
+	t.Logf("after the lower cluster returned: the deleted pod gone below and above, the new pod Running, in %s", time.Since(back).Round(time.Second))
 }
 
 func kwokctl(t testing.TB, args ...string) {
