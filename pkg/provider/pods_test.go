@@ -167,14 +167,11 @@ func TestCreatePodNameCollision(t *testing.T) {
 	} {
 		t.Run(tc.name, func(t *testing.T) {
 			e := newEnv(t, owner, upperDeps(), []runtime.Object{tc.existing})
-			pod := upperPod("web", "uid-1")
+			var mod func(*corev1.Pod)
 			if tc.never {
-				pod.Spec.RestartPolicy = corev1.RestartPolicyNever
+				mod = neverRestart
 			}
-			if _, err := e.upper.CoreV1().Pods("app").Create(e.ctx, pod, metav1.CreateOptions{}); err != nil {
-				t.Fatal(err)
-			}
-			n := e.run(t)
+			pod, n := runWithPod(t, e, mod)
 			before := pod.DeepCopy()
 			if err := e.p.CreatePod(e.ctx, pod); err != nil {
 				t.Errorf("CreatePod: %v; want no error for virtual-kubelet", err)

@@ -46,12 +46,7 @@ func TestCreatePodPassingLowerErrors(t *testing.T) {
 				}
 				return false, nil, nil
 			})
-			pod := upperPod("web", "uid-1")
-			pod.Spec.RestartPolicy = corev1.RestartPolicyNever
-			if _, err := e.upper.CoreV1().Pods("app").Create(e.ctx, pod, metav1.CreateOptions{}); err != nil {
-				t.Fatal(err)
-			}
-			n := e.run(t)
+			pod, n := runWithPod(t, e, neverRestart)
 			before := pod.DeepCopy()
 			if err := e.p.CreatePod(e.ctx, pod); err != nil {
 				t.Errorf("CreatePod: %v, want no error for virtual-kubelet", err)
@@ -70,6 +65,8 @@ func TestCreatePodPassingLowerErrors(t *testing.T) {
 	}
 }
 
+func neverRestart(p *corev1.Pod) { p.Spec.RestartPolicy = corev1.RestartPolicyNever }
+
 // TestCreatePodPermanentRefusal: a pod the lower cluster refuses for good (invalid
 // there, forbidden by its admission) fails as a kubelet's rejected pod does, with the
 // lower message, once, and is not retried.
@@ -81,12 +78,7 @@ func TestCreatePodPermanentRefusal(t *testing.T) {
 		return true, nil, apierrors.NewForbidden(schema.GroupResource{Resource: "pods"}, "web",
 			errors.New(`violates PodSecurity "restricted:latest": privileged`))
 	})
-	pod := upperPod("web", "uid-1")
-	pod.Spec.RestartPolicy = corev1.RestartPolicyNever
-	if _, err := e.upper.CoreV1().Pods("app").Create(e.ctx, pod, metav1.CreateOptions{}); err != nil {
-		t.Fatal(err)
-	}
-	n := e.run(t)
+	pod, n := runWithPod(t, e, neverRestart)
 	if err := e.p.CreatePod(e.ctx, pod); err != nil {
 		t.Errorf("CreatePod: %v, want no error for virtual-kubelet", err)
 	}
@@ -104,11 +96,7 @@ func TestCreatePodPermanentRefusal(t *testing.T) {
 // used: its Secret and ConfigMap copies go below at the next re-check.
 func TestDependenciesReleasedForVanishedPods(t *testing.T) {
 	e := newEnv(t, owner, upperDeps(), nil)
-	pod := upperPod("web", "uid-1")
-	if _, err := e.upper.CoreV1().Pods("app").Create(e.ctx, pod, metav1.CreateOptions{}); err != nil {
-		t.Fatal(err)
-	}
-	e.run(t)
+	pod, _ := runWithPod(t, e, nil)
 	if err := e.p.CreatePod(e.ctx, pod); err != nil {
 		t.Fatal(err)
 	}
