@@ -24,6 +24,7 @@ import (
 	"k8s.io/client-go/dynamic"
 	"k8s.io/client-go/informers"
 	"k8s.io/client-go/tools/cache"
+	"k8s.io/client-go/util/retry"
 	"k8s.io/utils/ptr"
 
 	"github.com/tensile-kube/tensile/pkg/apis/tensile/v1alpha1"
@@ -61,6 +62,11 @@ func TestDescheduler(t *testing.T) {
 	})
 	t.Run("the descheduler loop moves a stuck pod by itself", func(t *testing.T) {
 		deschedLoop(t, ns, vkA.Name, vkB.Name)
+	})
+	// Last: it adds a node to lower-a (removed afterwards), which the subtests above
+	// count the capacity of.
+	t.Run("a pod placed below but not started stays past maxPendingTime; an unplaced one moves", func(t *testing.T) {
+		deschedPlacedPending(t, ns, vkA.Name)
 	})
 }
 
@@ -356,6 +362,135 @@ func deschedLoop(t *testing.T, ns, vkA, vkB string) {
 	}
 }
 
+// deschedNoKubeletNode is a lower-a node that KWOK does not manage (no
+// kwok.x-k8s.io/node annotation): the lower scheduler binds pods to it, and nothing
+// ever starts them, as with a kubelet pulling a large image for ever.
+const deschedNoKubeletNode = "desched-no-kubelet"
+
+// deschedPlacedPending is issue #12 item 7: maxPendingTime counts only the time the
+// lower cluster has reported a pod PodScheduled=False. With maxPendingTime 5s (and a
+// grace period of an hour, so that only maxPendingTime can move a pod), a pod the lower
+// cluster bound to a node where it stays Pending is left alone however old it is, and
+// a pod the lower cluster cannot place is still re-created, in the same run.
+func deschedPlacedPending(t *testing.T, ns, vkA string) {
+	ctx := context.Background()
+	const maxPending = 5 * time.Second
+	t.Cleanup(func() { deschedCleanup(t, ns) })
+	deschedAddNoKubeletNode(t, ns)
+
+	heldSpec := deschedPodSpec("100m", map[string]string{"tensile.dev/e2e-pool": deschedNoKubeletNode}, "")
+	term := &heldSpec.Affinity.NodeAffinity.RequiredDuringSchedulingIgnoredDuringExecution.NodeSelectorTerms[0]
+	term.MatchExpressions = append(term.MatchExpressions, corev1.NodeSelectorRequirement{
+		Key: corev1.LabelHostname, Operator: corev1.NodeSelectorOpIn, Values: []string{vkA}})
+	// Below, the node is tainted for this pod alone, and tolerated for ever although no
+	// kubelet ever reports it Ready.
+	heldSpec.Tolerations = []corev1.Toleration{{Key: deschedNoKubeletNode, Operator: corev1.TolerationOpExists},
+		{Key: corev1.TaintNodeNotReady, Operator: corev1.TolerationOpExists},
+		{Key: corev1.TaintNodeUnreachable, Operator: corev1.TolerationOpExists}}
+	held := &corev1.Pod{ObjectMeta: metav1.ObjectMeta{Name: "held", Namespace: ns, Labels: deschedLabels("held")}, Spec: heldSpec}
+	held = try(upper.Client.CoreV1().Pods(ns).Create(ctx, held, metav1.CreateOptions{})).must(t)
+	nowhere := map[string]string{"tensile.dev/e2e-pool": "none"}
+	unplaced := &corev1.Pod{ObjectMeta: metav1.ObjectMeta{Name: "unplaced", Namespace: ns, Labels: deschedLabels("unplaced")},
+		Spec: deschedPodSpec("100m", nowhere, vkA)}
+	try(upper.Client.CoreV1().Pods(ns).Create(ctx, unplaced, metav1.CreateOptions{})).must(t)
+
+	eventually(t, 60*time.Second, "held bound below and Pending past maxPendingTime, unplaced unschedulable below past it", func(ctx context.Context) (bool, string) {
+		up := try(upper.Client.CoreV1().Pods(ns).Get(ctx, "held", metav1.GetOptions{})).must(t)
+		low, err := lowerA.Client.CoreV1().Pods(ns).Get(ctx, "held", metav1.GetOptions{})
+		if err != nil {
+			return false, "lower held: " + err.Error()
+		}
+		stuck := try(upper.Client.CoreV1().Pods(ns).Get(ctx, "unplaced", metav1.GetOptions{})).must(t)
+		ok := deschedPlacedBelow(up, low) && time.Since(up.CreationTimestamp.Time) > maxPending &&
+			deschedStuck(stuck, stuck.Spec.NodeName, maxPending) && stuck.Spec.NodeName != ""
+		return ok, fmt.Sprintf("held upper %s %v, lower on %q %s %v; unplaced on %q %v", up.Status.Phase, up.Status.Conditions,
+			low.Spec.NodeName, low.Status.Phase, low.Status.Conditions, stuck.Spec.NodeName, stuck.Status.Conditions)
+	})
+	deschedRun(t, "placed-pending", deschedPolicyPending(t, "placed-pending", ns, time.Hour, maxPending, 5*time.Minute, 3))
+
+	// The run is over: whatever it did to held is done.
+	switch now, err := upper.Client.CoreV1().Pods(ns).Get(ctx, "held", metav1.GetOptions{}); {
+	case err != nil:
+		t.Errorf("held after the run: %v; want it left alone", err)
+	case now.UID != held.UID || now.DeletionTimestamp != nil || now.Status.Phase != corev1.PodPending:
+		t.Errorf("held after the run: uid %s->%s, deleting %v, phase %s; want it left alone", held.UID, now.UID, now.DeletionTimestamp != nil, now.Status.Phase)
+	}
+	if _, err := upper.Client.CoreV1().Pods(ns).Get(ctx, "held-r1", metav1.GetOptions{}); !apierrors.IsNotFound(err) {
+		t.Errorf("held-r1: %v, want NotFound: a pod placed below was re-created for being Pending", err)
+	}
+	if ev, _ := findEvent(ctx, upper, ns, "held", "Recreated", deschedReporter); ev != nil {
+		t.Errorf("Recreated Event on held: %s", ev.Message)
+	}
+	eventually(t, 30*time.Second, "unplaced re-created as unplaced-r1", func(ctx context.Context) (bool, string) {
+		repl, err := upper.Client.CoreV1().Pods(ns).Get(ctx, "unplaced-r1", metav1.GetOptions{})
+		if err != nil {
+			return false, err.Error()
+		}
+		ev, _ := findEvent(ctx, upper, ns, "unplaced", "Recreated", deschedReporter)
+		lin, _ := deschedLineage(ctx, t, repl)
+		return ev != nil && strings.Contains(ev.Message, "not placed by the lower cluster") && lin.Recreations == 1,
+			fmt.Sprintf("Event %v, lineage %+v", ev, lin)
+	})
+	t.Logf("held Pending %v after its creation, placed below, left alone; unplaced moved", time.Since(held.CreationTimestamp.Time).Round(time.Second))
+}
+
+// deschedPlacedBelow reports whether the lower pod is bound to the no-kubelet node and
+// Pending there, and the upper pod mirrors it: Pending, with the lower PodScheduled=True.
+func deschedPlacedBelow(up, low *corev1.Pod) bool {
+	cond := func(p *corev1.Pod) *corev1.PodCondition {
+		for i := range p.Status.Conditions {
+			if p.Status.Conditions[i].Type == corev1.PodScheduled {
+				return &p.Status.Conditions[i]
+			}
+		}
+		return nil
+	}
+	uc, lc := cond(up), cond(low)
+	return low.Spec.NodeName == deschedNoKubeletNode && low.Status.Phase == corev1.PodPending &&
+		up.Status.Phase == corev1.PodPending && up.DeletionTimestamp == nil && lc != nil && uc != nil &&
+		lc.Status == corev1.ConditionTrue && uc.Status == corev1.ConditionTrue && uc.LastTransitionTime.Equal(&lc.LastTransitionTime)
+}
+
+// deschedAddNoKubeletNode adds deschedNoKubeletNode to lower-a, tainted so that only
+// pods tolerating it go there, and removes it when the test ends: first the pods of ns
+// bound to it, which no kubelet will ever finish, by force.
+func deschedAddNoKubeletNode(t *testing.T, ns string) {
+	ctx := context.Background()
+	node := &corev1.Node{
+		ObjectMeta: metav1.ObjectMeta{Name: deschedNoKubeletNode, Labels: map[string]string{
+			corev1.LabelHostname: deschedNoKubeletNode, corev1.LabelOSStable: "linux", "tensile.dev/e2e-pool": deschedNoKubeletNode}},
+		Spec: corev1.NodeSpec{Taints: []corev1.Taint{{Key: deschedNoKubeletNode, Effect: corev1.TaintEffectNoSchedule}}},
+	}
+	try(lowerA.Client.CoreV1().Nodes().Create(ctx, node, metav1.CreateOptions{})).must(t)
+	t.Cleanup(func() {
+		noErr(t, upper.Client.CoreV1().Pods(ns).DeleteCollection(ctx, metav1.DeleteOptions{}, metav1.ListOptions{}))
+		zero := int64(0)
+		eventually(t, 60*time.Second, "no pod of "+ns+" left on "+deschedNoKubeletNode, func(ctx context.Context) (bool, string) {
+			pods := try(lowerA.Client.CoreV1().Pods(ns).List(ctx, metav1.ListOptions{FieldSelector: "spec.nodeName=" + deschedNoKubeletNode})).must(t)
+			for _, p := range pods.Items {
+				err := lowerA.Client.CoreV1().Pods(ns).Delete(ctx, p.Name, metav1.DeleteOptions{GracePeriodSeconds: &zero})
+				if err != nil && !apierrors.IsNotFound(err) {
+					return false, err.Error()
+				}
+			}
+			return len(pods.Items) == 0, fmt.Sprintf("%d pods", len(pods.Items))
+		})
+		noErr(t, lowerA.Client.CoreV1().Nodes().Delete(ctx, deschedNoKubeletNode, metav1.DeleteOptions{}))
+	})
+	room := corev1.ResourceList{corev1.ResourceCPU: resource.MustParse("4"), corev1.ResourceMemory: resource.MustParse("16Gi"),
+		corev1.ResourcePods: resource.MustParse("110")}
+	// The node controllers update the new node too: retry on conflicts.
+	noErr(t, retry.RetryOnConflict(retry.DefaultRetry, func() error {
+		cur, err := lowerA.Client.CoreV1().Nodes().Get(ctx, node.Name, metav1.GetOptions{})
+		if err != nil {
+			return err
+		}
+		cur.Status.Capacity, cur.Status.Allocatable = room, room
+		_, err = lowerA.Client.CoreV1().Nodes().UpdateStatus(ctx, cur, metav1.UpdateOptions{})
+		return err
+	}))
+}
+
 // startWebhook runs bin/webhook, which registers itself in the upper cluster with
 // a generated CA and a URL on 127.0.0.1, and waits until the API server calls it.
 func startWebhook(t *testing.T, ns string) {
@@ -394,6 +529,11 @@ func startWebhook(t *testing.T, ns string) {
 // manifests/descheduler/policy-demo.yaml limited to namespace ns, with the given
 // grace period, exclusion TTL and cap, and no maxPendingTime.
 func deschedPolicy(t *testing.T, name, ns string, grace, ttl time.Duration, maxRecreations int) string {
+	return deschedPolicyPending(t, name, ns, grace, 0, ttl, maxRecreations)
+}
+
+// deschedPolicyPending is deschedPolicy with a maxPendingTime (0 disables it).
+func deschedPolicyPending(t *testing.T, name, ns string, grace, maxPending, ttl time.Duration, maxRecreations int) string {
 	doc := fmt.Sprintf(`apiVersion: descheduler/v1alpha2
 kind: DeschedulerPolicy
 maxNoOfPodsToEvictPerNode: 20
@@ -412,13 +552,13 @@ profiles:
       namespaces:
         include: [%q]
       unschedulableGracePeriod: %s
-      maxPendingTime: 0s
+      maxPendingTime: %s
       exclusionTTL: %s
       maxRecreations: %d
   plugins:
     deschedule:
       enabled: ["RecreateUnschedulable"]
-`, ns, grace, ttl, maxRecreations)
+`, ns, grace, maxPending, ttl, maxRecreations)
 	path := filepath.Join(testbed, "descheduler-"+name+".yaml")
 	noErr(t, os.WriteFile(path, []byte(doc), 0o644))
 	return path
@@ -435,7 +575,9 @@ func deschedRun(t *testing.T, name, policy string, extra ...string) string {
 }
 
 // deschedExec runs the descheduler once (--descheduling-interval 0) against the upper
-// cluster, keeps its output in the test bed's logs, and returns it.
+// cluster, keeps its output in the test bed's logs, and returns it. E2E_DESCHEDULER
+// names another descheduler binary to run (e.g. an older build, to see a test fail on
+// it); by default bin/descheduler.
 func deschedExec(t *testing.T, name, policy string, extra ...string) string {
 	t.Helper()
 	ctx, cancel := context.WithTimeout(context.Background(), 2*time.Minute)
@@ -443,7 +585,11 @@ func deschedExec(t *testing.T, name, policy string, extra ...string) string {
 	args := append([]string{"--kubeconfig", upper.Kubeconfig, "--policy-config-file", policy,
 		"--descheduling-interval", "0", "--secure-port", "0", "--v", "2"}, extra...)
 	start := time.Now()
-	out, err := exec.CommandContext(ctx, filepath.Join(binDir, "descheduler"), args...).CombinedOutput()
+	bin := filepath.Join(binDir, "descheduler")
+	if v := os.Getenv("E2E_DESCHEDULER"); v != "" {
+		bin = v
+	}
+	out, err := exec.CommandContext(ctx, bin, args...).CombinedOutput()
 	logPath := filepath.Join(testbed, "logs", "descheduler-"+name+".log")
 	_ = os.WriteFile(logPath, out, 0o644)
 	if err != nil {
