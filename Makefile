@@ -12,6 +12,8 @@ KWOK_VERSION := v0.8.0
 K8S_VERSION    := $(shell $(GO) list -m -f '{{.Version}}' k8s.io/kubernetes 2>/dev/null)
 K8S_MINOR      := $(word 2,$(subst ., ,$(K8S_VERSION)))
 VERSION        ?= $(shell git describe --tags --always --dirty 2>/dev/null || echo v0.0.0-dev)
+# Frozen once: a commit during a long run (images, then their test) must not change it.
+VERSION        := $(VERSION)
 GIT_COMMIT     := $(shell git rev-parse --verify -q HEAD 2>/dev/null || echo unknown)
 BUILD_DATE     := $(shell date -u +%Y-%m-%dT%H:%M:%SZ)
 CB             := k8s.io/component-base/version
