@@ -107,6 +107,7 @@ Running it again changes nothing.`,
 	fs.StringVar(&p.Node, "name", p.Node, "Name of the virtual node in the upper cluster (required).")
 	fs.StringVar(&p.Namespace, "namespace", p.Namespace, "Namespace of the ServiceAccount, Secrets and Deployment, in both clusters.")
 	fs.StringVar(&p.Image, "image", p.Image, "Image of the virtual node's Deployment.")
+	fs.StringVar(&p.LowerNamespace, "lower-namespace", p.LowerNamespace, "The virtual node's --lower-namespace template (e.g. \"{namespace}-{node}\" when another virtual node of this upper cluster may join the same lower cluster). Empty: namespaces keep their names below.")
 	return cmd
 }
 

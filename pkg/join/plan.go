@@ -27,6 +27,8 @@ import (
 	"k8s.io/apimachinery/pkg/runtime/schema"
 	"k8s.io/apimachinery/pkg/util/validation"
 	"k8s.io/apimachinery/pkg/util/yaml"
+
+	"github.com/tensile-kube/tensile/pkg/translate"
 )
 
 // Marks on everything join creates.
@@ -71,6 +73,9 @@ type Plan struct {
 	Namespace string
 	// Image is the virtual-node image the Deployment runs.
 	Image string
+	// LowerNamespace, when set, is the virtual node's --lower-namespace template (with
+	// {node} in it, two nodes of one upper cluster can share the lower cluster).
+	LowerNamespace string
 	// UpperCluster and LowerCluster identify the clusters.
 	UpperCluster, LowerCluster string
 	// UpperServer is the upper API server's URL, recorded for people reading the record.
@@ -90,6 +95,13 @@ func (p Plan) Validate() error {
 	}
 	if msgs := validation.IsDNS1123Label(p.Namespace); len(msgs) > 0 {
 		errs = append(errs, fmt.Errorf("--namespace %q: %s", p.Namespace, strings.Join(msgs, "; ")))
+	}
+	if p.LowerNamespace != "" {
+		// The node's own check, with a stand-in cluster ID: the real one is known above.
+		owner := translate.Owner{VirtualNode: p.Node, UpperCluster: "c"}
+		if _, err := translate.ParseNamespaceMap(p.LowerNamespace, owner); err != nil {
+			errs = append(errs, fmt.Errorf("--lower-namespace: %w", err))
+		}
 	}
 	return errors.Join(errs...)
 }
@@ -312,6 +324,9 @@ func (p Plan) deployment() (*unstructured.Unstructured, string, error) {
 	}
 	if p.Image != "" {
 		c.Image = p.Image
+	}
+	if p.LowerNamespace != "" {
+		c.Args = append(c.Args, "--lower-namespace="+p.LowerNamespace)
 	}
 	spec.ServiceAccountName = p.ServiceAccount()
 	d.Name, d.Namespace = p.Deployment(), p.Namespace

@@ -132,6 +132,17 @@ func TestUpperDeploymentAndSecret(t *testing.T) {
 	if h, _, _ := unstructured.NestedString(dep.Object, "spec", "template", "metadata", "annotations", AnnotationKubeconfigHash); h != "ed4c1008f0f5cbc2" { // sha256 of "the kubeconfig"
 		t.Errorf("pod template kubeconfig hash %q", h)
 	}
+	if bytes.Contains(b, []byte("--lower-namespace")) {
+		t.Errorf("Deployment maps namespaces without --lower-namespace:\n%s", b)
+	}
+	p.LowerNamespace = "{namespace}-{node}"
+	mapped, err := p.UpperObjects([]byte("the kubeconfig"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if mb, _ := json.Marshal(byName(mapped)["Deployment tensile-system/tensile-vk-x"].Object); !bytes.Contains(mb, []byte(`"--lower-namespace={namespace}-{node}"`)) {
+		t.Errorf("Deployment with LowerNamespace lacks --lower-namespace:\n%s", mb)
+	}
 	// Nothing of the manifest's example node is left, and the pods are not Helm's.
 	if bytes.Contains(b, []byte("vk-a")) || bytes.Contains(b, []byte(`"Helm"`)) || bytes.Contains(b, []byte("creationTimestamp")) {
 		t.Errorf("Deployment keeps vk-a, Helm or a null creationTimestamp:\n%s", b)
@@ -161,15 +172,18 @@ func TestLowerObjects(t *testing.T) {
 func TestPlanValidate(t *testing.T) {
 	for _, tc := range []struct {
 		name, node, ns, want string
+		lowerNamespace       string
 	}{
-		{"fine", "vk-x", "tensile-system", ""},
-		{"empty name", "", "tensile-system", `--name ""`},
-		{"upper case", "VK", "tensile-system", `--name "VK"`},
-		{"too long", strings.Repeat("a", 50), "tensile-system", "at most 49 characters"},
-		{"bad namespace", "vk-x", "A_B", `--namespace "A_B"`},
+		{"fine", "vk-x", "tensile-system", "", ""},
+		{"namespace template", "vk-x", "tensile-system", "", "{namespace}-{node}"},
+		{"namespace template without {namespace}", "vk-x", "tensile-system", "--lower-namespace", "{node}"},
+		{"empty name", "", "tensile-system", `--name ""`, ""},
+		{"upper case", "VK", "tensile-system", `--name "VK"`, ""},
+		{"too long", strings.Repeat("a", 50), "tensile-system", "at most 49 characters", ""},
+		{"bad namespace", "vk-x", "A_B", `--namespace "A_B"`, ""},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
-			err := Plan{Node: tc.node, Namespace: tc.ns}.Validate()
+			err := Plan{Node: tc.node, Namespace: tc.ns, LowerNamespace: tc.lowerNamespace}.Validate()
 			if (err == nil) != (tc.want == "") || (err != nil && !strings.Contains(err.Error(), tc.want)) {
 				t.Errorf("Validate() = %v, want %q", err, tc.want)
 			}
