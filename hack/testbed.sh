@@ -63,6 +63,12 @@ options:
   etcdBinary: $bin/etcd
   kwokControllerBinary: $bin/kwok
   cacheDir: $state/cache
+  # kwokctl multiplies every heartbeat setting by 5 by default: node leases of 200 s and
+  # a node-monitor grace period of 200 s. A restarted KWOK (kwokctl stop/start: a new
+  # holder identity) takes its nodes over only once their leases expire, so after an
+  # outage pods stayed Pending for minutes, and a node that stops reporting was marked
+  # NotReady only after 200 s. 1 gives a kubelet's values (40 s lease and grace period).
+  heartbeatFactor: 1
 $extra_crds
 componentsPatches:
 # kwokctl's binary runtime passes --manage-all-nodes=true; the last flag wins, so kwok
