@@ -76,12 +76,16 @@ func (p *Provider) createPod(ctx context.Context, upper *corev1.Pod) error {
 		return err
 	}
 	key := podKey(upper.Namespace, upper.Name)
-	blocked, err := p.checkUpperDependencies(ctx, upper, translate.PodDependencies(desired))
+	blocked, events, err := p.checkUpperDependencies(ctx, upper, translate.PodDependencies(desired))
 	if err != nil {
 		return err
 	}
+	if blocked == "" || p.wait(upper, blocked) {
+		for _, e := range events {
+			p.cfg.Recorder.Event(upper, corev1.EventTypeWarning, e.reason, e.msg)
+		}
+	}
 	if blocked != "" {
-		p.wait(upper, blocked)
 		return nil
 	}
 	ref, err := p.anchor(ctx, desired.Namespace)
@@ -92,10 +96,9 @@ func (p *Provider) createPod(ctx context.Context, upper *corev1.Pod) error {
 	if err != nil {
 		if reason, ok := waitReason(err); ok {
 			// A lower object of ours cannot be made yet: wait, as for a missing one.
-			if !p.waitingFor(upper, err.Error()) {
+			if p.wait(upper, err.Error()) {
 				p.cfg.Recorder.Eventf(upper, corev1.EventTypeWarning, reason, "The pod waits: %v", err)
 			}
-			p.wait(upper, err.Error())
 			return nil
 		}
 		p.cfg.Recorder.Eventf(upper, corev1.EventTypeWarning, ReasonDependencyError, "%v", err)
@@ -137,10 +140,14 @@ func waitReason(err error) (string, bool) {
 // missing: its containers wait with CreateContainerConfigError and the reason. The
 // pod is not failed (virtual-kubelet would fail a restartPolicy Never pod on a create
 // error, burning a Job's backoffLimit): reconcile tries again every statusRecheck, and
-// the pod starts once its dependencies exist above.
-func (p *Provider) wait(upper *corev1.Pod, why string) {
-	p.waiting.Store(podKey(upper.Namespace, upper.Name), waitingPod{uid: upper.UID, why: why})
+// the pod starts once its dependencies exist above. It reports whether the pod did not
+// wait for this reason before (its Events are due), deciding atomically: virtual-kubelet
+// and reconcile may try the same pod at once.
+func (p *Provider) wait(upper *corev1.Pod, why string) (fresh bool) {
+	prev, loaded := p.waiting.Swap(podKey(upper.Namespace, upper.Name), waitingPod{uid: upper.UID, why: why})
 	p.publish(upper, translate.WaitingStatus(upper, translate.ReasonCreateContainerConfigError, why))
+	w, _ := prev.(waitingPod)
+	return !loaded || w.uid != upper.UID || w.why != why
 }
 
 // publish hands virtual-kubelet a status of our own for a pod that has no lower pod to
@@ -253,11 +260,9 @@ func (p *Provider) ensureDependencies(ctx context.Context, upperNS string, pod *
 // upper user must never read. A missing required one, or a missing optional one that a
 // foreign lower object of its name would stand in for, blocks the pod: blocked says
 // why. A missing optional one is otherwise reported and the pod goes on, as with a
-// kubelet. Each missing object gets its own Event, once per wait (reconcile checks a
-// waiting pod again every statusRecheck).
-func (p *Provider) checkUpperDependencies(ctx context.Context, upper *corev1.Pod, deps translate.Dependencies) (blocked string, err error) {
-	type event struct{ reason, msg string }
-	var events []event
+// kubelet. Each missing object gets its own Event, which the caller records once per
+// wait (reconcile checks a waiting pod again every statusRecheck).
+func (p *Provider) checkUpperDependencies(ctx context.Context, upper *corev1.Pod, deps translate.Dependencies) (blocked string, events []event, err error) {
 	var why []string
 	for _, c := range []struct {
 		kind, display             string
@@ -274,7 +279,7 @@ func (p *Provider) checkUpperDependencies(ctx context.Context, upper *corev1.Pod
 			obj := fmt.Sprintf("%s %s/%s", c.display, upper.Namespace, n)
 			exists, err := dep.UpperExists(upper.Namespace, n)
 			if err != nil {
-				return "", fmt.Errorf("reading upper %s: %w", obj, err)
+				return "", nil, fmt.Errorf("reading upper %s: %w", obj, err)
 			}
 			if exists {
 				continue
@@ -287,7 +292,7 @@ func (p *Provider) checkUpperDependencies(ctx context.Context, upper *corev1.Pod
 			}
 			foreign, err := dep.LowerForeign(ctx, upper.Namespace, n)
 			if err != nil {
-				return "", fmt.Errorf("reading lower %s: %w", obj, err)
+				return "", nil, fmt.Errorf("reading lower %s: %w", obj, err)
 			}
 			if foreign {
 				lowerObj := fmt.Sprintf("%s %s/%s", c.display, p.cfg.Owner.Namespaces.ToLower(upper.Namespace), n)
@@ -300,20 +305,11 @@ func (p *Provider) checkUpperDependencies(ctx context.Context, upper *corev1.Pod
 			events = append(events, event{c.optionalWhy, fmt.Sprintf("Optional %s not found: the pod starts without it", obj)})
 		}
 	}
-	blocked = strings.Join(why, "; ")
-	if blocked == "" || !p.waitingFor(upper, blocked) {
-		for _, e := range events {
-			p.cfg.Recorder.Event(upper, corev1.EventTypeWarning, e.reason, e.msg)
-		}
-	}
-	return blocked, nil
+	return strings.Join(why, "; "), events, nil
 }
 
-// waitingFor reports whether upper already waits, for the reason why.
-func (p *Provider) waitingFor(upper *corev1.Pod, why string) bool {
-	w, ok := p.waitRecord(upper)
-	return ok && w.why == why
-}
+// event is an Event to record on an upper pod.
+type event struct{ reason, msg string }
 
 // waitRecord returns upper's waiting record, if it has one (see wait); one left by an
 // earlier pod of the same name does not count.

@@ -172,6 +172,13 @@ func TestLowerClusterSafety(t *testing.T) {
 		if low.Spec.Overhead != nil || ptr.Deref(low.Spec.RuntimeClassName, "") != name {
 			t.Errorf("lower pod: overhead %v, runtimeClassName %v; want none (the lower class has none) and %s", low.Spec.Overhead, low.Spec.RuntimeClassName, name)
 		}
+		// Gone while the node runs: the restarted node's process stops before the
+		// namespace's cleanup, which would otherwise wait for this pod in vain.
+		noErr(t, upper.Client.CoreV1().Pods(ns).Delete(ctx, "sandboxed", metav1.DeleteOptions{}))
+		waitGone(t, "upper pod sandboxed", 30*time.Second, func(ctx context.Context) error {
+			_, err := upper.Client.CoreV1().Pods(ns).Get(ctx, "sandboxed", metav1.GetOptions{})
+			return err
+		})
 	})
 }
 
