@@ -311,16 +311,6 @@ func (p *Provider) checkUpperDependencies(ctx context.Context, upper *corev1.Pod
 // event is an Event to record on an upper pod.
 type event struct{ reason, msg string }
 
-// waitRecord returns upper's waiting record, if it has one (see wait); one left by an
-// earlier pod of the same name does not count.
-func (p *Provider) waitRecord(upper *corev1.Pod) (waitingPod, bool) {
-	v, ok := p.waiting.Load(podKey(upper.Namespace, upper.Name))
-	if !ok || v.(waitingPod).uid != upper.UID {
-		return waitingPod{}, false
-	}
-	return v.(waitingPod), true
-}
-
 // waitingPod is an upper pod whose lower pod is not created yet, and why.
 type waitingPod struct {
 	uid types.UID

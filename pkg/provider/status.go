@@ -160,10 +160,11 @@ func (p *Provider) repairStatus(ctx context.Context, upper, lower *corev1.Pod) e
 	})
 }
 
-// waits reports whether upper's lower pod waits for a dependency (see wait).
+// waits reports whether upper's lower pod waits for a dependency (see wait); a record
+// left by an earlier pod of the same name does not count.
 func (p *Provider) waits(upper *corev1.Pod) bool {
-	_, ok := p.waitRecord(upper)
-	return ok
+	v, ok := p.waiting.Load(podKey(upper.Namespace, upper.Name))
+	return ok && v.(waitingPod).uid == upper.UID
 }
 
 // recreateIfLost re-creates a lower pod that was deleted out of band while the upper pod

@@ -1,14 +1,8 @@
 package e2e
 
 import (
-	"bufio"
 	"context"
-	"errors"
 	"fmt"
-	"io"
-	"os"
-	"os/exec"
-	"path/filepath"
 	"strings"
 	"testing"
 	"time"
@@ -73,38 +67,7 @@ func TestPodFidelity(t *testing.T) {
 	})
 
 	t.Run("kubectl attach to the ephemeral container", func(t *testing.T) {
-		attachLog := filepath.Join(testbed, "kwok", "clusters", lowerA.Name, "attach.log")
-		noErr(t, os.WriteFile(attachLog, nil, 0o644))
-		ctx, cancel := context.WithTimeout(ctx, 30*time.Second)
-		defer cancel()
-		cmd := exec.CommandContext(ctx, filepath.Join(binDir, "kubectl"), "--kubeconfig", upper.Kubeconfig, "-n", ns, "attach", "web", "-c", "dbg")
-		stdout := try(cmd.StdoutPipe()).must(t)
-		noErr(t, cmd.Start())
-		defer func() { _ = cmd.Process.Kill(); _ = cmd.Wait() }()
-		seen := make(chan struct{})
-		go func() {
-			s := bufio.NewScanner(stdout)
-			for s.Scan() {
-				if strings.Contains(s.Text(), "debugger output") {
-					close(seen)
-					return
-				}
-			}
-		}()
-		tick := time.NewTicker(500 * time.Millisecond)
-		defer tick.Stop()
-		for {
-			select {
-			case <-seen:
-				return
-			case <-ctx.Done():
-				t.Fatal("kubectl attach -c dbg showed nothing written to the ephemeral container's output")
-			case <-tick.C:
-				f := try(os.OpenFile(attachLog, os.O_APPEND|os.O_WRONLY, 0)).must(t)
-				_, err := io.WriteString(f, time.Now().UTC().Format(time.RFC3339Nano)+" stdout F debugger output\n")
-				noErr(t, errors.Join(err, f.Close()))
-			}
-		}
+		attachSees(ctx, t, ns, "dbg", "debugger output")
 	})
 
 	t.Run("a resize that fits is applied below and reported above", func(t *testing.T) {

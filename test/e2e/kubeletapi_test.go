@@ -136,40 +136,7 @@ func TestKubeletAPI(t *testing.T) {
 	t.Run("port-forward moves bytes both ways", func(t *testing.T) { portForwardEcho(t, ns, "web") })
 
 	t.Run("attach streams what the container writes after attaching", func(t *testing.T) {
-		// KWOK's attach follows this file (hack/testbed/kwok-streaming.yaml) from its end.
-		attachLog := filepath.Join(testbed, "kwok", "clusters", lowerA.Name, "attach.log")
-		noErr(t, os.WriteFile(attachLog, nil, 0o644))
-		ctx, cancel := context.WithTimeout(ctx, 30*time.Second)
-		defer cancel()
-		cmd := exec.CommandContext(ctx, filepath.Join(binDir, "kubectl"), "--kubeconfig", upper.Kubeconfig, "-n", ns, "attach", "web", "-c", "c")
-		stdout := try(cmd.StdoutPipe()).must(t)
-		noErr(t, cmd.Start())
-		defer func() { _ = cmd.Process.Kill(); _ = cmd.Wait() }()
-		seen := make(chan struct{})
-		go func() {
-			s := bufio.NewScanner(stdout)
-			for s.Scan() {
-				if strings.Contains(s.Text(), "written after attach") {
-					close(seen)
-					return
-				}
-			}
-		}()
-		// When the stream is up is not observable from here: write until a line arrives.
-		tick := time.NewTicker(500 * time.Millisecond)
-		defer tick.Stop()
-		for {
-			select {
-			case <-seen:
-				return
-			case <-ctx.Done():
-				t.Fatal("kubectl attach showed nothing written to the container's output")
-			case <-tick.C:
-				f := try(os.OpenFile(attachLog, os.O_APPEND|os.O_WRONLY, 0)).must(t)
-				_, err := io.WriteString(f, time.Now().UTC().Format(time.RFC3339Nano)+" stdout F written after attach\n")
-				noErr(t, errors.Join(err, f.Close()))
-			}
-		}
+		attachSees(ctx, t, ns, "c", "written after attach")
 	})
 
 	// The upper API server's node proxy (kubectl get --raw /api/v1/nodes/<n>/proxy/...)
@@ -212,4 +179,44 @@ func TestKubeletAPI(t *testing.T) {
 			t.Errorf("service account without nodes/proxy: %d, want 403", resp.StatusCode)
 		}
 	})
+}
+
+// attachSees runs kubectl attach to container c of pod ns/web (on lower-a) and writes
+// marker lines to the file KWOK's attach follows (hack/testbed/kwok-streaming.yaml),
+// from its end, until one arrives through the attach stream; when the stream is up is
+// not observable from here. It fails the test after 30 s.
+func attachSees(ctx context.Context, t *testing.T, ns, container, marker string) {
+	t.Helper()
+	attachLog := filepath.Join(testbed, "kwok", "clusters", lowerA.Name, "attach.log")
+	noErr(t, os.WriteFile(attachLog, nil, 0o644))
+	ctx, cancel := context.WithTimeout(ctx, 30*time.Second)
+	defer cancel()
+	cmd := exec.CommandContext(ctx, filepath.Join(binDir, "kubectl"), "--kubeconfig", upper.Kubeconfig, "-n", ns, "attach", "web", "-c", container)
+	stdout := try(cmd.StdoutPipe()).must(t)
+	noErr(t, cmd.Start())
+	defer func() { _ = cmd.Process.Kill(); _ = cmd.Wait() }()
+	seen := make(chan struct{})
+	go func() {
+		s := bufio.NewScanner(stdout)
+		for s.Scan() {
+			if strings.Contains(s.Text(), marker) {
+				close(seen)
+				return
+			}
+		}
+	}()
+	tick := time.NewTicker(500 * time.Millisecond)
+	defer tick.Stop()
+	for {
+		select {
+		case <-seen:
+			return
+		case <-ctx.Done():
+			t.Fatalf("kubectl attach -c %s showed nothing written to the container's output", container)
+		case <-tick.C:
+			f := try(os.OpenFile(attachLog, os.O_APPEND|os.O_WRONLY, 0)).must(t)
+			_, err := io.WriteString(f, time.Now().UTC().Format(time.RFC3339Nano)+" stdout F "+marker+"\n")
+			noErr(t, errors.Join(err, f.Close()))
+		}
+	}
 }
