@@ -5,6 +5,7 @@ import (
 	"fmt"
 	"time"
 
+	"github.com/virtual-kubelet/virtual-kubelet/errdefs"
 	corev1 "k8s.io/api/core/v1"
 	apiequality "k8s.io/apimachinery/pkg/api/equality"
 	apierrors "k8s.io/apimachinery/pkg/api/errors"
@@ -228,7 +229,8 @@ func (p *Provider) removeOrphan(ctx context.Context, lower *corev1.Pod) error {
 // lowerEventHandler reflects lower events about our pods onto the upper pods. The
 // recorder's spam filter rate-limits them per object.
 func (p *Provider) lowerEventHandler() cache.ResourceEventHandler {
-	reflect := func(obj any) {
+	var reflect func(obj any, retries int)
+	reflect = func(obj any, retries int) {
 		ev, ok := obj.(*corev1.Event)
 		if !ok || ev.InvolvedObject.Kind != "Pod" || eventTime(ev).Before(p.start) {
 			return
@@ -238,6 +240,12 @@ func (p *Provider) lowerEventHandler() cache.ResourceEventHandler {
 			return
 		}
 		lower, err := p.ownedLowerPod(ns, ev.InvolvedObject.Name)
+		if errdefs.IsNotFound(err) && retries > 0 {
+			// Events and pods come on separate watches: the event of a pod just created
+			// (Scheduled) may arrive before the pod does. Look again shortly.
+			time.AfterFunc(eventPodWait, func() { reflect(obj, retries-1) })
+			return
+		}
 		if err != nil || lower.UID != ev.InvolvedObject.UID {
 			return
 		}
@@ -248,16 +256,23 @@ func (p *Provider) lowerEventHandler() cache.ResourceEventHandler {
 		p.cfg.Recorder.Event(upper, ev.Type, ev.Reason, ev.Message)
 	}
 	return cache.ResourceEventHandlerFuncs{
-		AddFunc: reflect,
+		AddFunc: func(obj any) { reflect(obj, eventPodRetries) },
 		UpdateFunc: func(o, n any) {
 			oe, ok1 := o.(*corev1.Event)
 			ne, ok2 := n.(*corev1.Event)
 			if ok1 && ok2 && ne.Count != oe.Count {
-				reflect(n)
+				reflect(n, eventPodRetries)
 			}
 		},
 	}
 }
+
+// An event whose pod is not in the lower pod cache yet is looked at again up to
+// eventPodRetries times, eventPodWait apart; then it is about no pod of ours.
+const (
+	eventPodRetries = 5
+	eventPodWait    = 500 * time.Millisecond
+)
 
 func eventTime(ev *corev1.Event) time.Time {
 	switch {
