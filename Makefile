@@ -57,6 +57,17 @@ $(BIN)/etcd: go.mod
 $(BIN)/kwokctl $(BIN)/kwok &:
 	GOBIN=$(BIN) $(GO) install sigs.k8s.io/kwok/cmd/kwokctl@$(KWOK_VERSION) sigs.k8s.io/kwok/cmd/kwok@$(KWOK_VERSION)
 
+# ---- generated code -------------------------------------------------------------------
+
+.PHONY: generate
+generate: ## Deep copies of the API and plugin-args types; the tensile.dev typed client, listers, informers.
+	hack/update-codegen.sh
+
+.PHONY: verify-generated
+verify-generated: generate ## Fail when the generated code in the tree is not what `make generate` writes.
+	@out=$$(git diff --name-only -- pkg/generated '*zz_generated*'; git ls-files --others --exclude-standard -- pkg/generated '*zz_generated*'); \
+	  if [ -n "$$out" ]; then echo "generated code is stale; run make generate:"; echo "$$out"; exit 1; fi
+
 # ---- images ---------------------------------------------------------------------------
 
 # One multi-platform OCI image layout per cmd, bin/images/<cmd>/, named

@@ -11,7 +11,6 @@ import (
 	"github.com/spf13/cobra"
 	"github.com/spf13/pflag"
 	utilruntime "k8s.io/apimachinery/pkg/util/runtime"
-	"k8s.io/client-go/dynamic"
 	"k8s.io/client-go/kubernetes"
 	"k8s.io/client-go/tools/clientcmd"
 	"k8s.io/component-base/cli"
@@ -20,6 +19,7 @@ import (
 	"sigs.k8s.io/descheduler/pkg/framework/pluginregistry"
 
 	_ "github.com/tensile-kube/tensile/internal/standalone" // CA roots and tzdata for the empty image
+	"github.com/tensile-kube/tensile/pkg/generated/clientset/versioned"
 	"github.com/tensile-kube/tensile/pkg/placement"
 	"github.com/tensile-kube/tensile/pkg/plugins/recreateunschedulable"
 	"github.com/tensile-kube/tensile/pkg/version"
@@ -73,11 +73,11 @@ func pluginOptions(fs *pflag.FlagSet) (recreateunschedulable.Options, error) {
 		cfg.Burst = int(burst)
 	}
 	cfg.UserAgent = "tensile-descheduler"
-	dyn, err := dynamic.NewForConfig(cfg)
+	cs, err := versioned.NewForConfig(cfg)
 	if err != nil {
-		return recreateunschedulable.Options{}, fmt.Errorf("building the dynamic client: %w", err)
+		return recreateunschedulable.Options{}, fmt.Errorf("building the tensile.dev client: %w", err)
 	}
-	store, err := placement.NewClient(dyn)
+	store, err := placement.NewClient(cs)
 	if err != nil {
 		return recreateunschedulable.Options{}, err
 	}

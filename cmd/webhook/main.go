@@ -18,7 +18,6 @@ import (
 	"github.com/spf13/pflag"
 	admissionregistrationv1 "k8s.io/api/admissionregistration/v1"
 	"k8s.io/apimachinery/pkg/util/wait"
-	"k8s.io/client-go/dynamic"
 	"k8s.io/client-go/kubernetes"
 	"k8s.io/client-go/tools/clientcmd"
 	"k8s.io/component-base/cli"
@@ -28,6 +27,7 @@ import (
 	"k8s.io/utils/ptr"
 
 	_ "github.com/tensile-kube/tensile/internal/standalone" // CA roots and tzdata for the empty image
+	"github.com/tensile-kube/tensile/pkg/generated/clientset/versioned"
 	"github.com/tensile-kube/tensile/pkg/placement"
 	"github.com/tensile-kube/tensile/pkg/version"
 	"github.com/tensile-kube/tensile/pkg/vnodeident"
@@ -159,11 +159,11 @@ func run(ctx context.Context, o *options) error {
 	if err != nil {
 		return fmt.Errorf("building the client: %w", err)
 	}
-	dyn, err := dynamic.NewForConfig(cfg)
+	cs, err := versioned.NewForConfig(cfg)
 	if err != nil {
-		return fmt.Errorf("building the dynamic client: %w", err)
+		return fmt.Errorf("building the tensile.dev client: %w", err)
 	}
-	records, err := placement.NewCache(dyn, 0)
+	records, err := placement.NewCache(cs, 0)
 	if err != nil {
 		return err
 	}

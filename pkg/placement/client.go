@@ -6,105 +6,76 @@ import (
 	"fmt"
 	"time"
 
+	apierrors "k8s.io/apimachinery/pkg/api/errors"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
-	"k8s.io/apimachinery/pkg/apis/meta/v1/unstructured"
-	"k8s.io/apimachinery/pkg/runtime"
-	"k8s.io/client-go/dynamic"
-	"k8s.io/client-go/dynamic/dynamicinformer"
 	"k8s.io/client-go/tools/cache"
 
 	"github.com/tensile-kube/tensile/pkg/apis/tensile/v1alpha1"
+	"github.com/tensile-kube/tensile/pkg/generated/clientset/versioned"
+	tensileinformers "github.com/tensile-kube/tensile/pkg/generated/informers/externalversions"
+	listers "github.com/tensile-kube/tensile/pkg/generated/listers/tensile/v1alpha1"
 )
 
 // GVR is the group, version and resource PlacementExclusions are served under.
 var GVR = v1alpha1.SchemeGroupVersion.WithResource(v1alpha1.PlacementExclusionResource)
 
-// Client reads and writes PlacementExclusion objects through a dynamic client, so the
-// project needs no generated clientset for its one small kind.
+// Client reads and writes PlacementExclusion objects through the generated typed
+// client, naming the record in every error.
 type Client struct {
-	dyn dynamic.Interface
+	cs versioned.Interface
 }
 
-// NewClient returns a Client over dyn, which is required.
-func NewClient(dyn dynamic.Interface) (*Client, error) {
-	if dyn == nil {
-		return nil, errors.New("placement: a dynamic client is required")
+// NewClient returns a Client over cs, which is required.
+func NewClient(cs versioned.Interface) (*Client, error) {
+	if cs == nil {
+		return nil, errors.New("placement: a tensile.dev client is required")
 	}
-	return &Client{dyn: dyn}, nil
+	return &Client{cs: cs}, nil
 }
 
 // Get returns the named record. A missing record is an error for which
 // apierrors.IsNotFound is true.
 func (c *Client) Get(ctx context.Context, namespace, name string) (*v1alpha1.PlacementExclusion, error) {
-	u, err := c.dyn.Resource(GVR).Namespace(namespace).Get(ctx, name, metav1.GetOptions{})
+	rec, err := c.cs.TensileV1alpha1().PlacementExclusions(namespace).Get(ctx, name, metav1.GetOptions{})
 	if err != nil {
 		return nil, fmt.Errorf("getting placement exclusion %s/%s: %w", namespace, name, err)
 	}
-	return FromUnstructured(u)
+	return rec, nil
 }
 
 // Create creates rec and returns the stored object.
 func (c *Client) Create(ctx context.Context, rec *v1alpha1.PlacementExclusion) (*v1alpha1.PlacementExclusion, error) {
-	u, err := ToUnstructured(rec)
-	if err != nil {
-		return nil, err
-	}
-	u, err = c.dyn.Resource(GVR).Namespace(rec.Namespace).Create(ctx, u, metav1.CreateOptions{})
+	out, err := c.cs.TensileV1alpha1().PlacementExclusions(rec.Namespace).Create(ctx, rec, metav1.CreateOptions{})
 	if err != nil {
 		return nil, fmt.Errorf("creating placement exclusion %s/%s: %w", rec.Namespace, rec.Name, err)
 	}
-	return FromUnstructured(u)
+	return out, nil
 }
 
 // Update replaces rec, guarded by its resourceVersion, and returns the stored object.
 func (c *Client) Update(ctx context.Context, rec *v1alpha1.PlacementExclusion) (*v1alpha1.PlacementExclusion, error) {
-	u, err := ToUnstructured(rec)
-	if err != nil {
-		return nil, err
-	}
-	u, err = c.dyn.Resource(GVR).Namespace(rec.Namespace).Update(ctx, u, metav1.UpdateOptions{})
+	out, err := c.cs.TensileV1alpha1().PlacementExclusions(rec.Namespace).Update(ctx, rec, metav1.UpdateOptions{})
 	if err != nil {
 		return nil, fmt.Errorf("updating placement exclusion %s/%s: %w", rec.Namespace, rec.Name, err)
 	}
-	return FromUnstructured(u)
-}
-
-// ToUnstructured converts rec for the dynamic client, setting its apiVersion and kind.
-func ToUnstructured(rec *v1alpha1.PlacementExclusion) (*unstructured.Unstructured, error) {
-	rec = rec.DeepCopy()
-	rec.APIVersion = v1alpha1.SchemeGroupVersion.String()
-	rec.Kind = v1alpha1.PlacementExclusionKind
-	m, err := runtime.DefaultUnstructuredConverter.ToUnstructured(rec)
-	if err != nil {
-		return nil, fmt.Errorf("converting placement exclusion %s/%s: %w", rec.Namespace, rec.Name, err)
-	}
-	return &unstructured.Unstructured{Object: m}, nil
-}
-
-// FromUnstructured converts an object read by the dynamic client.
-func FromUnstructured(u *unstructured.Unstructured) (*v1alpha1.PlacementExclusion, error) {
-	rec := &v1alpha1.PlacementExclusion{}
-	if err := runtime.DefaultUnstructuredConverter.FromUnstructured(u.UnstructuredContent(), rec); err != nil {
-		return nil, fmt.Errorf("decoding placement exclusion %s/%s: %w", u.GetNamespace(), u.GetName(), err)
-	}
-	return rec, nil
+	return out, nil
 }
 
 // Cache is an informer-fed, read-only view of every PlacementExclusion, for readers on
 // a hot path such as the admission webhook.
 type Cache struct {
 	informer cache.SharedIndexInformer
+	lister   listers.PlacementExclusionLister
 }
 
-// NewCache returns a Cache over dyn (required), resynced every resync (0 disables).
+// NewCache returns a Cache over cs (required), resynced every resync (0 disables).
 // Call Run to fill it.
-func NewCache(dyn dynamic.Interface, resync time.Duration) (*Cache, error) {
-	if dyn == nil {
-		return nil, errors.New("placement: a dynamic client is required")
+func NewCache(cs versioned.Interface, resync time.Duration) (*Cache, error) {
+	if cs == nil {
+		return nil, errors.New("placement: a tensile.dev client is required")
 	}
-	inf := dynamicinformer.NewFilteredDynamicInformer(dyn, GVR, metav1.NamespaceAll, resync,
-		cache.Indexers{cache.NamespaceIndex: cache.MetaNamespaceIndexFunc}, nil)
-	return &Cache{informer: inf.Informer()}, nil
+	inf := tensileinformers.NewSharedInformerFactory(cs, resync).Tensile().V1alpha1().PlacementExclusions()
+	return &Cache{informer: inf.Informer(), lister: inf.Lister()}, nil
 }
 
 // Run fills and watches the cache until ctx ends.
@@ -117,18 +88,14 @@ func (c *Cache) HasSynced() bool {
 	return c.informer.HasSynced()
 }
 
-// Get returns the named record from the cache; ok is false when there is none.
+// Get returns the named record from the cache (shared: callers must not modify it);
+// ok is false when there is none.
 func (c *Cache) Get(namespace, name string) (rec *v1alpha1.PlacementExclusion, ok bool, err error) {
-	obj, found, err := c.informer.GetIndexer().GetByKey(namespace + "/" + name)
-	if err != nil || !found {
-		return nil, false, err
-	}
-	u, isU := obj.(*unstructured.Unstructured)
-	if !isU {
-		return nil, false, fmt.Errorf("placement exclusion cache holds a %T", obj)
-	}
-	rec, err = FromUnstructured(u)
+	rec, err = c.lister.PlacementExclusions(namespace).Get(name)
 	if err != nil {
+		if apierrors.IsNotFound(err) {
+			return nil, false, nil
+		}
 		return nil, false, err
 	}
 	return rec, true, nil

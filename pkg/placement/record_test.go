@@ -10,12 +10,10 @@ import (
 	corev1 "k8s.io/api/core/v1"
 	apierrors "k8s.io/apimachinery/pkg/api/errors"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
-	"k8s.io/apimachinery/pkg/runtime"
-	"k8s.io/apimachinery/pkg/runtime/schema"
-	dynamicfake "k8s.io/client-go/dynamic/fake"
 	"k8s.io/client-go/tools/cache"
 
 	"github.com/tensile-kube/tensile/pkg/apis/tensile/v1alpha1"
+	tensilefake "github.com/tensile-kube/tensile/pkg/generated/clientset/versioned/fake"
 )
 
 var t0 = time.Date(2026, 1, 2, 3, 4, 5, 0, time.UTC)
@@ -117,14 +115,10 @@ func TestPodExclusions(t *testing.T) {
 	}
 }
 
-func newDynamic(objs ...runtime.Object) *dynamicfake.FakeDynamicClient {
-	return dynamicfake.NewSimpleDynamicClientWithCustomListKinds(runtime.NewScheme(),
-		map[schema.GroupVersionResource]string{GVR: "PlacementExclusionList"}, objs...)
-}
 
 func TestClientRoundTrip(t *testing.T) {
 	ctx := context.Background()
-	c, err := NewClient(newDynamic())
+	c, err := NewClient(tensilefake.NewSimpleClientset())
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -157,11 +151,7 @@ func TestClientRoundTrip(t *testing.T) {
 func TestCache(t *testing.T) {
 	ctx, cancel := context.WithCancel(context.Background())
 	defer cancel()
-	u, err := ToUnstructured(NewRecord("ns", metav1.OwnerReference{Kind: "Job", Name: "j", UID: "u"}))
-	if err != nil {
-		t.Fatal(err)
-	}
-	c, err := NewCache(newDynamic(u), 0)
+	c, err := NewCache(tensilefake.NewSimpleClientset(NewRecord("ns", metav1.OwnerReference{Kind: "Job", Name: "j", UID: "u"})), 0)
 	if err != nil {
 		t.Fatal(err)
 	}

@@ -21,7 +21,7 @@ import (
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	"k8s.io/apimachinery/pkg/types"
 	"k8s.io/apimachinery/pkg/util/sets"
-	"k8s.io/client-go/dynamic"
+
 	"k8s.io/client-go/informers"
 	"k8s.io/client-go/tools/cache"
 	"k8s.io/client-go/util/retry"
@@ -29,6 +29,7 @@ import (
 
 	"github.com/tensile-kube/tensile/pkg/apis/tensile/v1alpha1"
 	"github.com/tensile-kube/tensile/pkg/constraints"
+	"github.com/tensile-kube/tensile/pkg/generated/clientset/versioned"
 	"github.com/tensile-kube/tensile/pkg/placement"
 )
 
@@ -730,22 +731,22 @@ func deschedCleanup(t *testing.T, ns string) {
 
 // deschedRecords lists the PlacementExclusions of ns.
 func deschedRecords(ctx context.Context, t *testing.T, ns string) []string {
-	list := try(deschedDynamic(t).Resource(placement.GVR).Namespace(ns).List(ctx, metav1.ListOptions{})).must(t)
+	list := try(deschedTensile(t).TensileV1alpha1().PlacementExclusions(ns).List(ctx, metav1.ListOptions{})).must(t)
 	var names []string
-	for _, u := range list.Items {
-		names = append(names, u.GetName())
+	for _, rec := range list.Items {
+		names = append(names, rec.Name)
 	}
 	return names
 }
 
 // deschedRecord returns the named PlacementExclusion, or nil when there is none.
 func deschedRecord(ctx context.Context, t *testing.T, ns, name string) *v1alpha1.PlacementExclusion {
-	u, err := deschedDynamic(t).Resource(placement.GVR).Namespace(ns).Get(ctx, name, metav1.GetOptions{})
+	rec, err := deschedTensile(t).TensileV1alpha1().PlacementExclusions(ns).Get(ctx, name, metav1.GetOptions{})
 	if apierrors.IsNotFound(err) {
 		return nil
 	}
 	noErr(t, err)
-	return try(placement.FromUnstructured(u)).must(t)
+	return rec
 }
 
 // deschedLineage returns the lineage record of the bare pod; ok is false when it has
@@ -754,15 +755,15 @@ func deschedLineage(ctx context.Context, t *testing.T, pod *corev1.Pod) (placeme
 	return placement.LineageOf(deschedRecord(ctx, t, pod.Namespace, placement.LineageRecordName(pod.UID)), pod)
 }
 
-// deschedDynamic returns a dynamic client of the upper cluster, built once (it is
+// deschedTensile returns a tensile.dev client of the upper cluster, built once (it is
 // called inside polls).
-func deschedDynamic(t *testing.T) dynamic.Interface {
+func deschedTensile(t *testing.T) versioned.Interface {
 	t.Helper()
-	return try(deschedDynamicClient()).must(t)
+	return try(deschedTensileClient()).must(t)
 }
 
-var deschedDynamicClient = sync.OnceValues(func() (dynamic.Interface, error) {
-	return dynamic.NewForConfig(upper.Config)
+var deschedTensileClient = sync.OnceValues(func() (versioned.Interface, error) {
+	return versioned.NewForConfig(upper.Config)
 })
 
 // deschedPodWatch follows the pods of a namespace through a watch, so that no

@@ -11,9 +11,7 @@ import (
 	apierrors "k8s.io/apimachinery/pkg/api/errors"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	"k8s.io/apimachinery/pkg/runtime"
-	"k8s.io/apimachinery/pkg/runtime/schema"
 	k8stypes "k8s.io/apimachinery/pkg/types"
-	dynamicfake "k8s.io/client-go/dynamic/fake"
 	"k8s.io/client-go/kubernetes/fake"
 	core "k8s.io/client-go/testing"
 	clocktesting "k8s.io/utils/clock/testing"
@@ -25,6 +23,7 @@ import (
 	frameworktypes "sigs.k8s.io/descheduler/pkg/framework/types"
 
 	"github.com/tensile-kube/tensile/pkg/apis/tensile/v1alpha1"
+	tensilefake "github.com/tensile-kube/tensile/pkg/generated/clientset/versioned/fake"
 	"github.com/tensile-kube/tensile/pkg/placement"
 )
 
@@ -165,26 +164,20 @@ func newCluster(t *testing.T, tc pluginCase) *cluster {
 		c.created = append(c.created, pod)
 		return true, pod, c.client.Tracker().Create(a.GetResource(), pod, a.GetNamespace())
 	})
-	var dynObjs []runtime.Object
+	var recs []runtime.Object
 	for _, rec := range []*v1alpha1.PlacementExclusion{tc.record, tc.lineage} {
-		if rec == nil {
-			continue
+		if rec != nil {
+			recs = append(recs, rec)
 		}
-		u, err := placement.ToUnstructured(rec)
-		if err != nil {
-			t.Fatal(err)
-		}
-		dynObjs = append(dynObjs, u)
 	}
-	dyn := dynamicfake.NewSimpleDynamicClientWithCustomListKinds(runtime.NewScheme(),
-		map[schema.GroupVersionResource]string{placement.GVR: "PlacementExclusionList"}, dynObjs...)
-	dyn.PrependReactor("create", "*", func(a core.Action) (bool, runtime.Object, error) {
+	cs := tensilefake.NewSimpleClientset(recs...)
+	cs.PrependReactor("create", "*", func(a core.Action) (bool, runtime.Object, error) {
 		// The fake stores what it is given; give created records a UID as the API
 		// server would, so Events can refer to them.
 		a.(core.CreateAction).GetObject().(metav1.Object).SetUID("rec-uid")
 		return false, nil, nil
 	})
-	store, err := placement.NewClient(dyn)
+	store, err := placement.NewClient(cs)
 	if err != nil {
 		t.Fatal(err)
 	}

@@ -114,6 +114,7 @@ type FreeSlot struct {
 }
 
 // ClusterSummaryList is a list of ClusterSummary objects.
+// +k8s:deepcopy-gen:interfaces=k8s.io/apimachinery/pkg/runtime.Object
 type ClusterSummaryList struct {
 	metav1.TypeMeta `json:",inline"`
 	metav1.ListMeta `json:"metadata,omitempty"`

@@ -22,6 +22,8 @@ const PlacementExclusionKind = "PlacementExclusion"
 // controller, so the replacement the controller creates lands elsewhere. The object is
 // owned by the controller, so it is garbage-collected with it.
 //
+// +genclient
+// +k8s:deepcopy-gen:interfaces=k8s.io/apimachinery/pkg/runtime.Object
 // +kubebuilder:object:root=true
 // +kubebuilder:resource:scope=Namespaced,shortName=pex
 type PlacementExclusion struct {
@@ -67,6 +69,7 @@ type NodeExclusion struct {
 }
 
 // PlacementExclusionList is a list of PlacementExclusion objects.
+// +k8s:deepcopy-gen:interfaces=k8s.io/apimachinery/pkg/runtime.Object
 type PlacementExclusionList struct {
 	metav1.TypeMeta `json:",inline"`
 	metav1.ListMeta `json:"metadata,omitempty"`

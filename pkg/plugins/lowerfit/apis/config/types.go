@@ -8,6 +8,8 @@ import (
 )
 
 // LowerClusterFitArgs configures the LowerClusterFit plugin.
+// +k8s:deepcopy-gen=true
+// +k8s:deepcopy-gen:interfaces=k8s.io/apimachinery/pkg/runtime.Object
 type LowerClusterFitArgs struct {
 	metav1.TypeMeta
 
