@@ -34,9 +34,10 @@ func NewQuery(requests Vector, c *constraints.Constraints) *Query {
 	return &Query{Requests: requests, Constraints: c, relaxed: map[string]nodeaffinity.RequiredNodeAffinity{}}
 }
 
-// QueryForPod builds the query for pod with LowerConstraints.
+// QueryForPod builds the query for pod with constraints.Lower: the node constraints
+// its lower pod will carry, by the rule the virtual node follows when it creates it.
 func QueryForPod(pod *corev1.Pod, id vnodeident.Identity) (*Query, error) {
-	c, err := LowerConstraints(pod, id)
+	c, err := constraints.Lower(pod, id)
 	if err != nil {
 		return nil, fmt.Errorf("reading lower constraints: %w", err)
 	}

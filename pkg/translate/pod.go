@@ -3,7 +3,6 @@ package translate
 import (
 	"fmt"
 	"maps"
-	"slices"
 	"strings"
 
 	corev1 "k8s.io/api/core/v1"
@@ -32,7 +31,8 @@ type PodOptions struct {
 // PodToLower returns the pod to create in the lower cluster for an upper pod bound to the
 // virtual node. It fails only when the saved lower constraints are malformed.
 func PodToLower(upper *corev1.Pod, opts PodOptions) (*corev1.Pod, error) {
-	saved, _, err := constraints.Load(upper)
+	id := vnodeident.ForNode(opts.Owner.VirtualNode)
+	lowerConstraints, err := constraints.Lower(upper, id)
 	if err != nil {
 		return nil, err
 	}
@@ -63,88 +63,43 @@ func PodToLower(upper *corev1.Pod, opts PodOptions) (*corev1.Pod, error) {
 	if spec.PriorityClassName != "" && (opts.HasPriorityClass == nil || !opts.HasPriorityClass(spec.PriorityClassName)) {
 		spec.PriorityClassName = ""
 	}
-	stripVirtualScheduling(spec, vnodeident.ForNode(opts.Owner.VirtualNode))
-	if saved != nil {
-		restoreConstraints(spec, saved)
-	}
+	setNodeConstraints(spec, lowerConstraints, id)
 	lowerServiceAccountToken(spec, opts.LowerServiceAccountToken)
 	return lower, nil
 }
 
-// stripVirtualScheduling removes what steered the pod onto the virtual node, as id
-// tells it (the virtual-node labels, terms naming the node or excluding nodes, the
-// provider toleration): below it would match no node. What id keeps applies below.
-func stripVirtualScheduling(spec *corev1.PodSpec, id vnodeident.Identity) {
-	for k, v := range spec.NodeSelector {
-		if id.IsVirtualSelectorEntry(k, v) {
-			delete(spec.NodeSelector, k)
+// setNodeConstraints gives spec the lower pod's node constraints c (constraints.Lower,
+// the rule the fit check follows too) in place of the upper ones, and keeps of the
+// preferred node affinity what id does not call virtual: below, a preference for the
+// virtual node would match no node.
+func setNodeConstraints(spec *corev1.PodSpec, c *constraints.Constraints, id vnodeident.Identity) {
+	spec.NodeSelector = c.NodeSelector
+	spec.Tolerations = c.Tolerations
+	var preferred []corev1.PreferredSchedulingTerm
+	if spec.Affinity != nil && spec.Affinity.NodeAffinity != nil {
+		for _, p := range spec.Affinity.NodeAffinity.PreferredDuringSchedulingIgnoredDuringExecution {
+			if term, ok := id.LowerTerm(p.Preference); ok {
+				p.Preference = term
+				preferred = append(preferred, p)
+			}
 		}
 	}
-	if len(spec.NodeSelector) == 0 {
-		spec.NodeSelector = nil
-	}
-	spec.Tolerations = slices.DeleteFunc(spec.Tolerations, id.IsVirtualToleration)
-	if len(spec.Tolerations) == 0 {
-		spec.Tolerations = nil
-	}
-	if spec.Affinity == nil || spec.Affinity.NodeAffinity == nil {
+	if c.NodeAffinity == nil && preferred == nil {
+		if spec.Affinity != nil {
+			spec.Affinity.NodeAffinity = nil
+			if *spec.Affinity == (corev1.Affinity{}) {
+				spec.Affinity = nil
+			}
+		}
 		return
 	}
-	na := spec.Affinity.NodeAffinity
-	na.RequiredDuringSchedulingIgnoredDuringExecution = id.LowerNodeSelector(na.RequiredDuringSchedulingIgnoredDuringExecution)
-	preferred := na.PreferredDuringSchedulingIgnoredDuringExecution[:0:0]
-	for _, p := range na.PreferredDuringSchedulingIgnoredDuringExecution {
-		if term, ok := id.LowerTerm(p.Preference); ok {
-			p.Preference = term
-			preferred = append(preferred, p)
-		}
+	if spec.Affinity == nil {
+		spec.Affinity = &corev1.Affinity{}
 	}
-	na.PreferredDuringSchedulingIgnoredDuringExecution = preferred
-	if len(preferred) == 0 {
-		na.PreferredDuringSchedulingIgnoredDuringExecution = nil
+	spec.Affinity.NodeAffinity = &corev1.NodeAffinity{
+		RequiredDuringSchedulingIgnoredDuringExecution:  c.NodeAffinity,
+		PreferredDuringSchedulingIgnoredDuringExecution: preferred,
 	}
-	if na.RequiredDuringSchedulingIgnoredDuringExecution == nil && na.PreferredDuringSchedulingIgnoredDuringExecution == nil {
-		spec.Affinity.NodeAffinity = nil
-	}
-	if *spec.Affinity == (corev1.Affinity{}) {
-		spec.Affinity = nil
-	}
-}
-
-// restoreConstraints applies what the webhook saved: the original selector, required
-// terms and tolerations apply below, next to whatever upper-neutral fields remain.
-func restoreConstraints(spec *corev1.PodSpec, c *constraints.Constraints) {
-	if len(c.NodeSelector) > 0 {
-		if spec.NodeSelector == nil {
-			spec.NodeSelector = map[string]string{}
-		}
-		for k, v := range c.NodeSelector {
-			spec.NodeSelector[k] = v
-		}
-	}
-	if c.NodeAffinity != nil && len(c.NodeAffinity.NodeSelectorTerms) > 0 {
-		if spec.Affinity == nil {
-			spec.Affinity = &corev1.Affinity{}
-		}
-		if spec.Affinity.NodeAffinity == nil {
-			spec.Affinity.NodeAffinity = &corev1.NodeAffinity{}
-		}
-		spec.Affinity.NodeAffinity.RequiredDuringSchedulingIgnoredDuringExecution = c.NodeAffinity.DeepCopy()
-	}
-	for _, t := range c.Tolerations {
-		if !hasToleration(spec.Tolerations, t) {
-			spec.Tolerations = append(spec.Tolerations, t)
-		}
-	}
-}
-
-func hasToleration(list []corev1.Toleration, t corev1.Toleration) bool {
-	for i := range list {
-		if list[i].MatchToleration(&t) && ptr.Equal(list[i].TolerationSeconds, t.TolerationSeconds) {
-			return true
-		}
-	}
-	return false
 }
 
 // lowerServiceAccountToken replaces the upper token by a lower one, or by none. The
@@ -239,7 +194,7 @@ func ApplyUpdate(lower, desired, previous *corev1.Pod) (bool, error) {
 	}
 	lower.Spec.ActiveDeadlineSeconds = desired.Spec.ActiveDeadlineSeconds
 	for _, t := range desired.Spec.Tolerations {
-		if !hasToleration(lower.Spec.Tolerations, t) {
+		if !constraints.HasToleration(lower.Spec.Tolerations, t) {
 			lower.Spec.Tolerations = append(lower.Spec.Tolerations, t)
 		}
 	}

@@ -19,6 +19,7 @@ import (
 	frameworkruntime "k8s.io/kubernetes/pkg/scheduler/framework/runtime"
 
 	"github.com/tensile-kube/tensile/pkg/capacity"
+	"github.com/tensile-kube/tensile/pkg/constraints"
 )
 
 var t0 = time.Date(2026, 3, 1, 12, 0, 0, 0, time.UTC)
@@ -204,6 +205,33 @@ func TestFilterConstraints(t *testing.T) {
 	pod.Spec.NodeSelector["zone"] = "z1"
 	if st := schedule(t, pl, pod, virtualNode("vk-a")); !st.IsSuccess() {
 		t.Errorf("zone z1 pod rejected: %v", st)
+	}
+}
+
+// TestFilterKeptUpperConstraint: the webhook saves the zone selector and keeps a
+// required "type NotIn [gpu]" upper (type is on its ignore list). The lower pod
+// carries both, so the fit check must too: a cluster whose only z1 node is a gpu
+// node cannot take the pod.
+func TestFilterKeptUpperConstraint(t *testing.T) {
+	pl, _ := newTestPlugin(t)
+	publish(pl, "vk-a", t0, lowerNode("g", "8", "zone", "z1", "type", "gpu"), lowerNode("c", "8", "zone", "z2", "type", "cpu"))
+	pod := upperPod("p", "1")
+	pod.Spec.Affinity = &corev1.Affinity{NodeAffinity: &corev1.NodeAffinity{RequiredDuringSchedulingIgnoredDuringExecution: &corev1.NodeSelector{
+		NodeSelectorTerms: []corev1.NodeSelectorTerm{{MatchExpressions: []corev1.NodeSelectorRequirement{
+			{Key: "type", Operator: corev1.NodeSelectorOpNotIn, Values: []string{"gpu"}},
+		}}}}}}
+	if err := constraints.Save(pod, &constraints.Constraints{NodeSelector: map[string]string{"zone": "z1"}}); err != nil {
+		t.Fatal(err)
+	}
+	st := schedule(t, pl, pod, virtualNode("vk-a"))
+	if want := "vk-a: no lower node matches the pod's node selector/affinity"; st.Message() != want {
+		t.Errorf("status = %v %q, want %q", st.Code(), st.Message(), want)
+	}
+	if err := constraints.Save(pod, &constraints.Constraints{NodeSelector: map[string]string{"zone": "z2"}}); err != nil {
+		t.Fatal(err)
+	}
+	if st := schedule(t, pl, pod, virtualNode("vk-a")); !st.IsSuccess() {
+		t.Errorf("zone z2 pod rejected: %v", st)
 	}
 }
 
