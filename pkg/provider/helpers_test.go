@@ -23,6 +23,7 @@ import (
 
 	"github.com/tensile-kube/tensile/internal/fakeclient"
 	"github.com/tensile-kube/tensile/pkg/provider"
+	"github.com/tensile-kube/tensile/pkg/reflector"
 	"github.com/tensile-kube/tensile/pkg/translate"
 )
 
@@ -72,7 +73,8 @@ func newEnv(t *testing.T, o translate.Owner, upperObjs, lowerObjs []runtime.Obje
 	cfg := provider.Config{
 		Owner: o, Upper: e.upper, Lower: e.lower,
 		UpperPods:      e.upperF.Core().V1().Pods().Lister(),
-		UpperInformers: e.upperF, LowerInformers: e.lowerF, LowerOwnedInformers: e.lowerOwnedF, LowerEvents: e.lowerEventsF,
+		Reflectors:     e.reflectors(t),
+		LowerInformers: e.lowerF, LowerOwnedInformers: e.lowerOwnedF, LowerEvents: e.lowerEventsF,
 		Recorder: e.recorder,
 		Workers:  2,
 	}
@@ -105,6 +107,17 @@ func newEnv(t *testing.T, o translate.Owner, upperObjs, lowerObjs []runtime.Obje
 		}
 	}
 	return e
+}
+
+// reflectors builds the reflectors on the env's informers, as pkg/virtualnode does.
+func (e *env) reflectors(t *testing.T) *reflector.Set {
+	t.Helper()
+	s, err := reflector.NewSet(reflector.SetConfig{Owner: e.owner, Recorder: e.recorder,
+		Upper: e.upperF, LowerOwned: e.lowerOwnedF, LowerAll: e.lowerF, Lower: e.lower})
+	if err != nil {
+		t.Fatalf("reflector.NewSet: %v", err)
+	}
+	return s
 }
 
 func (e *env) factories() []informers.SharedInformerFactory {

@@ -72,7 +72,7 @@ func (p *Provider) createPod(ctx context.Context, upper *corev1.Pod) error {
 	if err != nil {
 		return err
 	}
-	if err := p.ensureNamespace(ctx, upper.Namespace); err != nil {
+	if err := p.cfg.Reflectors.EnsureNamespace(ctx, upper.Namespace); err != nil {
 		return err
 	}
 	key := podKey(upper.Namespace, upper.Name)
@@ -215,40 +215,17 @@ func (p *Provider) lowerPod(upper *corev1.Pod) (*corev1.Pod, error) {
 	})
 }
 
-// ensureNamespace creates the lower namespace of an upper one when it is missing. One
-// that exists is used whoever made it: with the same name below, it is usually the
-// lower cluster's own.
-func (p *Provider) ensureNamespace(ctx context.Context, upperNS string) error {
-	m := p.cfg.Owner.Namespaces
-	if _, err := p.namespaces.Get(m.ToLower(upperNS)); err == nil {
-		return nil
-	}
-	if err := m.CheckLower(upperNS); err != nil {
-		return errdefs.AsInvalidInput(err)
-	}
-	ns := &corev1.Namespace{ObjectMeta: metav1.ObjectMeta{Name: m.ToLower(upperNS), Labels: p.cfg.Owner.Labels()}}
-	if !m.Identity() {
-		ns.Annotations = map[string]string{translate.AnnotationUpperNamespace: upperNS}
-	}
-	_, err := p.cfg.Lower.CoreV1().Namespaces().Create(ctx, ns, metav1.CreateOptions{})
-	if err != nil && !apierrors.IsAlreadyExists(err) {
-		return fmt.Errorf("creating lower namespace %s: %w", ns.Name, err)
-	}
-	return nil
-}
-
 // ensureDependencies records what the lower pod uses and makes each object current
 // below. It reads the translated pod: what translation dropped (the upper token volume)
 // is no dependency, and the lower cluster's own objects of those names must stay
 // untouched.
 func (p *Provider) ensureDependencies(ctx context.Context, upperNS string, pod *corev1.Pod) error {
 	key := types.NamespacedName{Namespace: upperNS, Name: pod.Name}
-	for kind, names := range dependencies(pod) {
-		dep := p.deps[kind]
-		dep.Track(key, names)
-		for _, n := range sets.List(names) {
-			if err := dep.Ensure(ctx, upperNS, n); err != nil {
-				return fmt.Errorf("%s %s/%s: %w", kind, upperNS, n, err)
+	for _, u := range p.uses.Uses(translate.PodDependencies(pod)) {
+		u.Dependency.Track(key, u.Names)
+		for _, n := range sets.List(u.Names) {
+			if err := u.Dependency.Ensure(ctx, upperNS, n); err != nil {
+				return fmt.Errorf("%s %s/%s: %w", u.Dependency.KindName(), upperNS, n, err)
 			}
 		}
 	}
@@ -265,16 +242,17 @@ func (p *Provider) ensureDependencies(ctx context.Context, upperNS string, pod *
 func (p *Provider) checkUpperDependencies(ctx context.Context, upper *corev1.Pod, deps translate.Dependencies) (blocked string, events []event, err error) {
 	var why []string
 	for _, c := range []struct {
-		kind, display             string
+		dep                       reflector.Dependency
+		display                   string
 		names, optional           sets.Set[string]
 		mandatoryWhy, optionalWhy string
 	}{
-		{"configmap", "ConfigMap", deps.ConfigMaps, deps.OptionalConfigMaps, ReasonMandatoryConfigMapNotFound, ReasonOptionalConfigMapNotFound},
-		{"secret", "Secret", deps.Secrets, deps.OptionalSecrets, ReasonMandatorySecretNotFound, ReasonOptionalSecretNotFound},
-		{"persistentvolumeclaim", "PersistentVolumeClaim", deps.PVCs, nil, ReasonDependencyNotFound, ""},
-		{"serviceaccount", "ServiceAccount", deps.ServiceAccounts, nil, ReasonDependencyNotFound, ""},
+		{p.uses.ConfigMaps, "ConfigMap", deps.ConfigMaps, deps.OptionalConfigMaps, ReasonMandatoryConfigMapNotFound, ReasonOptionalConfigMapNotFound},
+		{p.uses.Secrets, "Secret", deps.Secrets, deps.OptionalSecrets, ReasonMandatorySecretNotFound, ReasonOptionalSecretNotFound},
+		{p.uses.PVCs, "PersistentVolumeClaim", deps.PVCs, nil, ReasonDependencyNotFound, ""},
+		{p.uses.ServiceAccounts, "ServiceAccount", deps.ServiceAccounts, nil, ReasonDependencyNotFound, ""},
 	} {
-		dep := p.deps[c.kind]
+		dep := c.dep
 		for _, n := range sets.List(c.names) {
 			obj := fmt.Sprintf("%s %s/%s", c.display, upper.Namespace, n)
 			exists, err := dep.UpperExists(upper.Namespace, n)
@@ -315,17 +293,6 @@ type event struct{ reason, msg string }
 type waitingPod struct {
 	uid types.UID
 	why string
-}
-
-// dependencies returns what a translated (lower) pod uses, by reflector kind.
-func dependencies(pod *corev1.Pod) map[string]sets.Set[string] {
-	d := translate.PodDependencies(pod)
-	return map[string]sets.Set[string]{
-		"configmap":             d.ConfigMaps,
-		"secret":                d.Secrets,
-		"persistentvolumeclaim": d.PVCs,
-		"serviceaccount":        d.ServiceAccounts,
-	}
 }
 
 // UpdatePod applies the changes a kubelet honours to the lower pod.

@@ -595,7 +595,7 @@ func TestNewValidates(t *testing.T) {
 	e := newEnv(t, owner, nil, nil)
 	valid := provider.Config{
 		Owner: owner, Upper: e.upper, Lower: e.lower, UpperPods: e.upperF.Core().V1().Pods().Lister(),
-		UpperInformers: e.upperF, LowerInformers: e.lowerF, LowerOwnedInformers: e.lowerOwnedF, LowerEvents: e.lowerEventsF,
+		Reflectors: e.reflectors(t), LowerInformers: e.lowerF, LowerOwnedInformers: e.lowerOwnedF, LowerEvents: e.lowerEventsF,
 		Recorder: e.recorder,
 	}
 	for _, tc := range []struct {
@@ -607,7 +607,7 @@ func TestNewValidates(t *testing.T) {
 		{"no upper client", func(c *provider.Config) { c.Upper = nil }},
 		{"no lower client", func(c *provider.Config) { c.Lower = nil }},
 		{"no upper pod lister", func(c *provider.Config) { c.UpperPods = nil }},
-		{"no upper informers", func(c *provider.Config) { c.UpperInformers = nil }},
+		{"no reflectors", func(c *provider.Config) { c.Reflectors = nil }},
 		{"no lower informers", func(c *provider.Config) { c.LowerInformers = nil }},
 		{"no owned lower informers", func(c *provider.Config) { c.LowerOwnedInformers = nil }},
 		{"no lower events", func(c *provider.Config) { c.LowerEvents = nil }},

@@ -15,9 +15,7 @@ import (
 	corev1 "k8s.io/api/core/v1"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	"k8s.io/apimachinery/pkg/fields"
-	"k8s.io/apimachinery/pkg/labels"
 	"k8s.io/apimachinery/pkg/types"
-	"k8s.io/apimachinery/pkg/util/sets"
 	"k8s.io/apimachinery/pkg/util/wait"
 	"k8s.io/client-go/informers"
 	"k8s.io/client-go/kubernetes"
@@ -42,8 +40,9 @@ type Config struct {
 	Lower kubernetes.Interface
 	// UpperPods lists the upper pods bound to this node (virtual-kubelet's cache).
 	UpperPods corev1listers.PodLister
-	// UpperInformers serves the upper ConfigMaps, Secrets and PVCs pods depend on.
-	UpperInformers informers.SharedInformerFactory
+	// Reflectors keep the lower copies of what pods use (and of Services); the provider
+	// tracks its pods' uses on them and runs them (reflector.NewSet).
+	Reflectors *reflector.Set
 	// LowerInformers serves every lower pod (capacity needs them all), nodes,
 	// namespaces and PriorityClasses.
 	LowerInformers informers.SharedInformerFactory
@@ -56,25 +55,8 @@ type Config struct {
 	// LowerServiceAccountToken lets pods that have a service-account token above get a
 	// token of the lower ServiceAccount of the same name below (translate.PodOptions).
 	LowerServiceAccountToken bool
-	// ReflectSystemServices reflects default/kubernetes and the kube-system Services
-	// too (off by default; a kube-system Service annotated tensile.dev/reflect=true is
-	// reflected either way).
-	ReflectSystemServices bool
 	// Workers is the number of status workers; default 8.
 	Workers int
-}
-
-// dependency is what the provider needs of a reflector: track a pod's uses, ensure one
-// object below now, release a pod's uses, and tell whether an object exists above and
-// whether a foreign one of its name is below (before a pod is created).
-type dependency interface {
-	Track(pod types.NamespacedName, names sets.Set[string])
-	Ensure(ctx context.Context, namespace, name string) error
-	Release(pod types.NamespacedName)
-	Run(ctx context.Context)
-	UpperExists(namespace, name string) (bool, error)
-	LowerForeign(ctx context.Context, upperNamespace, name string) (bool, error)
-	Tracked() []types.NamespacedName
 }
 
 // Provider implements virtual-kubelet's PodLifecycleHandler and PodNotifier.
@@ -82,10 +64,9 @@ type Provider struct {
 	cfg        Config
 	lowerPods  corev1listers.PodLister
 	priorities func(string) bool
-	deps       map[string]dependency             // by kind: "configmap", "secret", "service", ...
-	namespaces corev1listers.NamespaceLister     // lower namespaces
+	uses       *reflector.Dependencies           // the reflectors of what pods use, by kind
+	deps       []reflector.Dependency            // the same, as a list
 	anchors    coordinationv1listers.LeaseLister // our anchor Leases below (see anchor)
-	nsUsed     sync.Map                          // upper namespace -> whether pods of ours run below, as Services last saw it
 
 	// views holds, per upper pod key, the upper pod last applied below: GetPod returns it
 	// so virtual-kubelet's podsEqual compares like with like and does not update the
@@ -118,8 +99,10 @@ func New(cfg Config) (*Provider, error) {
 		return nil, errors.New("provider: owner is required")
 	case cfg.Upper == nil || cfg.Lower == nil:
 		return nil, errors.New("provider: upper and lower clients are required")
-	case cfg.UpperPods == nil || cfg.UpperInformers == nil || cfg.LowerInformers == nil || cfg.LowerOwnedInformers == nil || cfg.LowerEvents == nil:
+	case cfg.UpperPods == nil || cfg.LowerInformers == nil || cfg.LowerOwnedInformers == nil || cfg.LowerEvents == nil:
 		return nil, errors.New("provider: listers and informer factories are required")
+	case cfg.Reflectors == nil:
+		return nil, errors.New("provider: reflectors are required")
 	case cfg.Recorder == nil:
 		return nil, errors.New("provider: an event recorder is required")
 	}
@@ -127,10 +110,11 @@ func New(cfg Config) (*Provider, error) {
 		cfg.Workers = 8
 	}
 	p := &Provider{
-		cfg:        cfg,
-		lowerPods:  cfg.LowerInformers.Core().V1().Pods().Lister(),
-		namespaces: cfg.LowerInformers.Core().V1().Namespaces().Lister(),
-		anchors:    cfg.LowerOwnedInformers.Coordination().V1().Leases().Lister(),
+		cfg:       cfg,
+		lowerPods: cfg.LowerInformers.Core().V1().Pods().Lister(),
+		uses:      &cfg.Reflectors.Dependencies,
+		deps:      cfg.Reflectors.All(),
+		anchors:   cfg.LowerOwnedInformers.Coordination().V1().Leases().Lister(),
 		queue: workqueue.NewTypedRateLimitingQueueWithConfig(workqueue.DefaultTypedControllerRateLimiter[string](),
 			workqueue.TypedRateLimitingQueueConfig[string]{Name: "pod_status"}),
 		redrive: newRedriveQueue(),
@@ -138,9 +122,6 @@ func New(cfg Config) (*Provider, error) {
 	}
 	pcs := cfg.LowerInformers.Scheduling().V1().PriorityClasses().Lister()
 	p.priorities = func(name string) bool { _, err := pcs.Get(name); return err == nil }
-	if err := p.buildReflectors(); err != nil {
-		return nil, err
-	}
 	if _, err := cfg.LowerInformers.Core().V1().Pods().Informer().AddEventHandler(p.lowerPodHandler()); err != nil {
 		return nil, err
 	}
@@ -148,120 +129,6 @@ func New(cfg Config) (*Provider, error) {
 		return nil, err
 	}
 	return p, nil
-}
-
-func (p *Provider) buildReflectors() error {
-	c := reflector.Clusters{Upper: p.cfg.UpperInformers, LowerOwned: p.cfg.LowerOwnedInformers, Lower: p.cfg.Lower}
-	rc := reflector.Config{Owner: p.cfg.Owner, Recorder: p.cfg.Recorder, EnsureNamespace: p.ensureNamespace}
-	cm, err := reflector.New(reflector.ConfigMaps(c), rc)
-	if err != nil {
-		return err
-	}
-	sec, err := reflector.New(reflector.Secrets(c), rc)
-	if err != nil {
-		return err
-	}
-	pvc, err := reflector.New(reflector.PVCs(c), rc)
-	if err != nil {
-		return err
-	}
-	sa, err := reflector.New(reflector.ServiceAccounts(c), rc)
-	if err != nil {
-		return err
-	}
-	up, low := p.cfg.UpperInformers.Core().V1(), p.cfg.LowerOwnedInformers.Core().V1()
-	for _, h := range []struct {
-		upper, lower cache.SharedIndexInformer
-		handlers     func() (cache.ResourceEventHandler, cache.ResourceEventHandler)
-	}{
-		{up.ConfigMaps().Informer(), low.ConfigMaps().Informer(), cm.Handlers},
-		{up.Secrets().Informer(), low.Secrets().Informer(), sec.Handlers},
-		{up.PersistentVolumeClaims().Informer(), low.PersistentVolumeClaims().Informer(), pvc.Handlers},
-		{up.ServiceAccounts().Informer(), low.ServiceAccounts().Informer(), sa.Handlers},
-	} {
-		hu, hl := h.handlers()
-		if _, err := h.upper.AddEventHandler(hu); err != nil {
-			return err
-		}
-		if _, err := h.lower.AddEventHandler(hl); err != nil {
-			return err
-		}
-	}
-	svc, eps, err := p.buildServiceReflectors(c, rc)
-	if err != nil {
-		return err
-	}
-	p.deps = map[string]dependency{"configmap": cm, "secret": sec, "persistentvolumeclaim": pvc, "serviceaccount": sa,
-		"service": svc, "endpointslice": eps}
-	return nil
-}
-
-// buildServiceReflectors wires the namespace-driven reflection of Services and their
-// EndpointSlices: a namespace's Services are requeued when a pod of ours starts or
-// stops below and when the upper namespace changes (its opt-out annotation); a
-// Service's slices when its lower copy changes.
-func (p *Provider) buildServiceReflectors(c reflector.Clusters, rc reflector.Config) (dependency, dependency, error) {
-	svc, err := reflector.New(reflector.Services(c, reflector.ServiceOptions{
-		SystemServices: p.cfg.ReflectSystemServices,
-		NamespaceUsed:  p.namespaceUsed,
-	}), rc)
-	if err != nil {
-		return nil, nil, err
-	}
-	eps, err := reflector.New(reflector.EndpointSlices(c, p.cfg.Owner.Namespaces), rc)
-	if err != nil {
-		return nil, nil, err
-	}
-	up, low := p.cfg.UpperInformers, p.cfg.LowerOwnedInformers
-	hu, hl := svc.Handlers()
-	su, sl := eps.Handlers()
-	requeueServices := func(obj any) {
-		switch o := unwrap(obj).(type) {
-		case *corev1.Pod:
-			// Only a namespace's first pod below and its last one change what is wanted.
-			if ns, ok := p.upperNamespace(o); ok {
-				used := p.namespaceUsed(ns)
-				if was, seen := p.nsUsed.Swap(ns, used); !seen || was != used {
-					svc.Requeue(ns, labels.Everything())
-				}
-			}
-		case *corev1.Namespace:
-			svc.Requeue(o.Name, labels.Everything())
-		}
-	}
-	requeueSlices := func(obj any) {
-		if s, ok := unwrap(obj).(*corev1.Service); ok {
-			if ns, ok := p.upperNamespace(s); ok {
-				eps.Requeue(ns, reflector.ServiceSlices(s.Name))
-			}
-		}
-	}
-	for _, h := range []struct {
-		inf cache.SharedIndexInformer
-		h   cache.ResourceEventHandler
-	}{
-		{up.Core().V1().Services().Informer(), hu},
-		{low.Core().V1().Services().Informer(), hl},
-		{up.Discovery().V1().EndpointSlices().Informer(), su},
-		{low.Discovery().V1().EndpointSlices().Informer(), sl},
-		{low.Core().V1().Services().Informer(), cache.ResourceEventHandlerFuncs{AddFunc: requeueSlices, DeleteFunc: requeueSlices,
-			UpdateFunc: func(_, n any) { requeueSlices(n) }}},
-		// A pod's arrival or departure below (not its updates) changes what is used.
-		{p.cfg.LowerInformers.Core().V1().Pods().Informer(), cache.ResourceEventHandlerFuncs{AddFunc: requeueServices, DeleteFunc: requeueServices}},
-		{up.Core().V1().Namespaces().Informer(), cache.ResourceEventHandlerFuncs{UpdateFunc: func(_, n any) { requeueServices(n) }}},
-	} {
-		if _, err := h.inf.AddEventHandler(h.h); err != nil {
-			return nil, nil, err
-		}
-	}
-	return svc, eps, nil
-}
-
-// namespaceUsed reports whether the lower cluster runs pods of ours of the upper
-// namespace.
-func (p *Provider) namespaceUsed(namespace string) bool {
-	pods, err := p.lowerPods.Pods(p.cfg.Owner.Namespaces.ToLower(namespace)).List(p.cfg.Owner.Selector())
-	return err == nil && len(pods) > 0
 }
 
 // upperNamespace returns the upper namespace of a lower object of ours; ok is false
@@ -291,9 +158,7 @@ func unwrap(obj any) any {
 // Run runs the reflectors until ctx ends. Status workers start with NotifyPods.
 func (p *Provider) Run(ctx context.Context) {
 	p.seedUsage(ctx)
-	for _, d := range p.deps {
-		go d.Run(ctx)
-	}
+	go p.cfg.Reflectors.Run(ctx)
 	go wait.UntilWithContext(ctx, p.requeueOwned, statusRecheck)
 	go p.runRedrive(ctx)
 	<-ctx.Done()
@@ -325,8 +190,8 @@ func (p *Provider) seedUsage(ctx context.Context) {
 		if uid, found := live[key.String()]; !ok || !found || uid != translate.UpperUID(l) {
 			continue
 		}
-		for kind, names := range dependencies(l) {
-			p.deps[kind].Track(key, names)
+		for _, u := range p.uses.Uses(translate.PodDependencies(l)) {
+			u.Dependency.Track(key, u.Names)
 		}
 	}
 }

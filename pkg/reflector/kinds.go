@@ -6,9 +6,12 @@ import (
 	"reflect"
 
 	corev1 "k8s.io/api/core/v1"
+	apierrors "k8s.io/apimachinery/pkg/api/errors"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
+	"k8s.io/apimachinery/pkg/runtime/schema"
 	"k8s.io/client-go/informers"
 	"k8s.io/client-go/kubernetes"
+	"k8s.io/client-go/tools/cache"
 
 	"github.com/tensile-kube/tensile/pkg/translate"
 )
@@ -19,6 +22,9 @@ type Clusters struct {
 	Upper      informers.SharedInformerFactory
 	LowerOwned informers.SharedInformerFactory
 	Lower      kubernetes.Interface
+	// LowerAll, optional, serves every lower pod: Services follow whether the lower
+	// cluster runs pods of ours in their namespace.
+	LowerAll informers.SharedInformerFactory
 }
 
 // lowerAPI is what a typed client of one kind in one lower namespace offers.
@@ -29,8 +35,12 @@ type lowerAPI[T Object] interface {
 	Delete(ctx context.Context, name string, opts metav1.DeleteOptions) error
 }
 
-// withLowerAPI fills in a kind's live reads and writes from its typed lower client.
-func withLowerAPI[T Object, C lowerAPI[T]](api func(namespace string) C, k Kind[T]) Kind[T] {
+// informedKind fills in a kind's informers, its cached reads (from those informers'
+// indexers, as the generated listers read them) and its live reads and writes (from its
+// typed lower client).
+func informedKind[T Object, C lowerAPI[T]](resource schema.GroupResource, up, low cache.SharedIndexInformer, api func(namespace string) C, k Kind[T]) Kind[T] {
+	k.UpperInformer, k.LowerInformer = up, low
+	k.UpperGet, k.LowerGet = indexGet[T](up, resource), indexGet[T](low, resource)
 	k.LowerGetLive = func(ctx context.Context, ns, n string) (T, error) { return api(ns).Get(ctx, n, metav1.GetOptions{}) }
 	k.Create = func(ctx context.Context, o T) error {
 		_, err := api(o.GetNamespace()).Create(ctx, o, metav1.CreateOptions{})
@@ -44,6 +54,26 @@ func withLowerAPI[T Object, C lowerAPI[T]](api func(namespace string) C, k Kind[
 		return api(ns).Delete(ctx, n, opts)
 	}
 	return k
+}
+
+// indexGet reads namespace/name from an informer's indexer; a missing object is a
+// NotFound error of resource.
+func indexGet[T Object](inf cache.SharedIndexInformer, resource schema.GroupResource) func(namespace, name string) (T, error) {
+	return func(namespace, name string) (T, error) {
+		var zero T
+		obj, exists, err := inf.GetIndexer().GetByKey(namespace + "/" + name)
+		if err != nil {
+			return zero, err
+		}
+		if !exists {
+			return zero, apierrors.NewNotFound(resource, name)
+		}
+		t, ok := obj.(T)
+		if !ok {
+			return zero, fmt.Errorf("%s %s/%s: the cache holds a %T", resource, namespace, name, obj)
+		}
+		return t, nil
+	}
 }
 
 // hasAll reports whether m holds every key of want with its value.
@@ -67,48 +97,42 @@ func setMeta(current, desired metav1.Object) {
 }
 
 // ConfigMaps reflects ConfigMaps.
-func ConfigMaps(c Clusters) Kind[*corev1.ConfigMap] {
-	up, low := c.Upper.Core().V1().ConfigMaps().Lister(), c.LowerOwned.Core().V1().ConfigMaps().Lister()
-	api := c.Lower.CoreV1().ConfigMaps
-	return withLowerAPI(api, Kind[*corev1.ConfigMap]{
-		Name:     "configmap",
-		UpperGet: func(ns, n string) (*corev1.ConfigMap, error) { return up.ConfigMaps(ns).Get(n) },
-		LowerGet: func(ns, n string) (*corev1.ConfigMap, error) { return low.ConfigMaps(ns).Get(n) },
-		Translate: func(u *corev1.ConfigMap, o translate.Owner) (*corev1.ConfigMap, string) {
-			return translate.ConfigMapToLower(u, o), ""
-		},
-		Equal: func(cur, want *corev1.ConfigMap) bool {
-			return metaEqual(cur, want) && reflect.DeepEqual(cur.Data, want.Data) && reflect.DeepEqual(cur.BinaryData, want.BinaryData)
-		},
-		Update: func(cur, want *corev1.ConfigMap) {
-			setMeta(cur, want)
-			cur.Data, cur.BinaryData = want.Data, want.BinaryData
-		},
-	})
+func ConfigMaps(c Clusters) PodKind[*corev1.ConfigMap] {
+	return PodKind[*corev1.ConfigMap]{Kind: informedKind(corev1.Resource("configmaps"),
+		c.Upper.Core().V1().ConfigMaps().Informer(), c.LowerOwned.Core().V1().ConfigMaps().Informer(), c.Lower.CoreV1().ConfigMaps, Kind[*corev1.ConfigMap]{
+			Name: "configmap",
+			Translate: func(u *corev1.ConfigMap, o translate.Owner) (*corev1.ConfigMap, string) {
+				return translate.ConfigMapToLower(u, o), ""
+			},
+			Equal: func(cur, want *corev1.ConfigMap) bool {
+				return metaEqual(cur, want) && reflect.DeepEqual(cur.Data, want.Data) && reflect.DeepEqual(cur.BinaryData, want.BinaryData)
+			},
+			Update: func(cur, want *corev1.ConfigMap) {
+				setMeta(cur, want)
+				cur.Data, cur.BinaryData = want.Data, want.BinaryData
+			},
+		})}
 }
 
 // Secrets reflects Secrets, except upper service-account tokens.
-func Secrets(c Clusters) Kind[*corev1.Secret] {
-	up, low := c.Upper.Core().V1().Secrets().Lister(), c.LowerOwned.Core().V1().Secrets().Lister()
-	api := c.Lower.CoreV1().Secrets
-	return withLowerAPI(api, Kind[*corev1.Secret]{
-		Name:     "secret",
-		UpperGet: func(ns, n string) (*corev1.Secret, error) { return up.Secrets(ns).Get(n) },
-		LowerGet: func(ns, n string) (*corev1.Secret, error) { return low.Secrets(ns).Get(n) },
-		Translate: func(u *corev1.Secret, o translate.Owner) (*corev1.Secret, string) {
-			if translate.IsUpperCredential(u) {
-				return nil, "upper service-account token"
-			}
-			return translate.SecretToLower(u, o), ""
-		},
-		Equal: func(cur, want *corev1.Secret) bool {
-			return metaEqual(cur, want) && reflect.DeepEqual(cur.Data, want.Data)
-		},
-		Update: func(cur, want *corev1.Secret) {
-			setMeta(cur, want)
-			cur.Data = want.Data
-		},
-	})
+func Secrets(c Clusters) PodKind[*corev1.Secret] {
+	return PodKind[*corev1.Secret]{Kind: informedKind(corev1.Resource("secrets"),
+		c.Upper.Core().V1().Secrets().Informer(), c.LowerOwned.Core().V1().Secrets().Informer(), c.Lower.CoreV1().Secrets, Kind[*corev1.Secret]{
+			Name: "secret",
+			Translate: func(u *corev1.Secret, o translate.Owner) (*corev1.Secret, string) {
+				if translate.IsUpperCredential(u) {
+					return nil, "upper service-account token"
+				}
+				return translate.SecretToLower(u, o), ""
+			},
+			Equal: func(cur, want *corev1.Secret) bool {
+				return metaEqual(cur, want) && reflect.DeepEqual(cur.Data, want.Data)
+			},
+			Update: func(cur, want *corev1.Secret) {
+				setMeta(cur, want)
+				cur.Data = want.Data
+			},
+		})}
 }
 
 // PVCs reflects PersistentVolumeClaims. A copy lives as long as its upper claim (not as
@@ -117,42 +141,35 @@ func Secrets(c Clusters) Kind[*corev1.Secret] {
 // A copy follows its upper claim's UID, not its name: an upper claim deleted and made
 // again under the same name gets a new lower claim (and volume), never the old one's
 // data, so the old copy is deleted first, as its upper claim was.
-func PVCs(c Clusters) Kind[*corev1.PersistentVolumeClaim] {
-	up, low := c.Upper.Core().V1().PersistentVolumeClaims().Lister(), c.LowerOwned.Core().V1().PersistentVolumeClaims().Lister()
-	api := c.Lower.CoreV1().PersistentVolumeClaims
-	return withLowerAPI(api, Kind[*corev1.PersistentVolumeClaim]{
-		Name:       "persistentvolumeclaim",
-		KeepUnused: true,
-		UpperGet: func(ns, n string) (*corev1.PersistentVolumeClaim, error) {
-			return up.PersistentVolumeClaims(ns).Get(n)
-		},
-		LowerGet: func(ns, n string) (*corev1.PersistentVolumeClaim, error) {
-			return low.PersistentVolumeClaims(ns).Get(n)
-		},
-		Translate: func(u *corev1.PersistentVolumeClaim, o translate.Owner) (*corev1.PersistentVolumeClaim, string) {
-			return translate.PVCToLower(u, o), ""
-		},
-		Equal: func(cur, want *corev1.PersistentVolumeClaim) bool {
-			return reflect.DeepEqual(cur.Labels, want.Labels) && hasAll(cur.Annotations, want.Annotations) &&
-				cur.Spec.Resources.Requests.Storage().Cmp(*want.Spec.Resources.Requests.Storage()) >= 0
-		},
-		Update: func(cur, want *corev1.PersistentVolumeClaim) {
-			// Annotations below belong partly to the lower PV controller: only add ours.
-			cur.Labels = want.Labels
-			if cur.Annotations == nil {
-				cur.Annotations = map[string]string{}
-			}
-			for k, v := range want.Annotations {
-				cur.Annotations[k] = v
-			}
-			if cur.Spec.Resources.Requests.Storage().Cmp(*want.Spec.Resources.Requests.Storage()) < 0 {
-				cur.Spec.Resources.Requests[corev1.ResourceStorage] = want.Spec.Resources.Requests[corev1.ResourceStorage]
-			}
-		},
-		NeedsRecreate: func(cur, want *corev1.PersistentVolumeClaim) bool {
-			return translate.UpperUID(cur) != translate.UpperUID(want)
-		},
-	})
+func PVCs(c Clusters) PodKind[*corev1.PersistentVolumeClaim] {
+	return PodKind[*corev1.PersistentVolumeClaim]{KeepUnused: true, Kind: informedKind(corev1.Resource("persistentvolumeclaims"),
+		c.Upper.Core().V1().PersistentVolumeClaims().Informer(), c.LowerOwned.Core().V1().PersistentVolumeClaims().Informer(),
+		c.Lower.CoreV1().PersistentVolumeClaims, Kind[*corev1.PersistentVolumeClaim]{
+			Name: "persistentvolumeclaim",
+			Translate: func(u *corev1.PersistentVolumeClaim, o translate.Owner) (*corev1.PersistentVolumeClaim, string) {
+				return translate.PVCToLower(u, o), ""
+			},
+			Equal: func(cur, want *corev1.PersistentVolumeClaim) bool {
+				return reflect.DeepEqual(cur.Labels, want.Labels) && hasAll(cur.Annotations, want.Annotations) &&
+					cur.Spec.Resources.Requests.Storage().Cmp(*want.Spec.Resources.Requests.Storage()) >= 0
+			},
+			Update: func(cur, want *corev1.PersistentVolumeClaim) {
+				// Annotations below belong partly to the lower PV controller: only add ours.
+				cur.Labels = want.Labels
+				if cur.Annotations == nil {
+					cur.Annotations = map[string]string{}
+				}
+				for k, v := range want.Annotations {
+					cur.Annotations[k] = v
+				}
+				if cur.Spec.Resources.Requests.Storage().Cmp(*want.Spec.Resources.Requests.Storage()) < 0 {
+					cur.Spec.Resources.Requests[corev1.ResourceStorage] = want.Spec.Resources.Requests[corev1.ResourceStorage]
+				}
+			},
+			NeedsRecreate: func(cur, want *corev1.PersistentVolumeClaim) bool {
+				return translate.UpperUID(cur) != translate.UpperUID(want)
+			},
+		})}
 }
 
 // ServiceAccounts reflects the ServiceAccounts pods run as (other than "default",
@@ -161,29 +178,27 @@ func PVCs(c Clusters) Kind[*corev1.PersistentVolumeClaim] {
 // it is used only when the lower admin allows this upper cluster on it
 // (translate.AnnotationAllowUpperClusters); otherwise the pod waits. Lower tokens are
 // the lower cluster's to issue; upper ones never go down.
-func ServiceAccounts(c Clusters) Kind[*corev1.ServiceAccount] {
-	up, low := c.Upper.Core().V1().ServiceAccounts().Lister(), c.LowerOwned.Core().V1().ServiceAccounts().Lister()
-	api := c.Lower.CoreV1().ServiceAccounts
-	return withLowerAPI(api, Kind[*corev1.ServiceAccount]{
-		Name: "serviceaccount",
-		ForeignUse: func(live *corev1.ServiceAccount, o translate.Owner) (bool, string) {
-			if o.AllowedBy(live) {
-				return true, ""
-			}
-			return false, fmt.Sprintf("it is a lower identity, used only when a lower admin annotates it %s=%s (or *)",
-				translate.AnnotationAllowUpperClusters, o.UpperCluster)
-		},
-		UpperGet: func(ns, n string) (*corev1.ServiceAccount, error) { return up.ServiceAccounts(ns).Get(n) },
-		LowerGet: func(ns, n string) (*corev1.ServiceAccount, error) { return low.ServiceAccounts(ns).Get(n) },
-		Translate: func(u *corev1.ServiceAccount, o translate.Owner) (*corev1.ServiceAccount, string) {
-			return translate.ServiceAccountToLower(u, o), ""
-		},
-		Equal: func(cur, want *corev1.ServiceAccount) bool {
-			return metaEqual(cur, want) && reflect.DeepEqual(cur.AutomountServiceAccountToken, want.AutomountServiceAccountToken)
-		},
-		Update: func(cur, want *corev1.ServiceAccount) {
-			setMeta(cur, want)
-			cur.AutomountServiceAccountToken = want.AutomountServiceAccountToken
-		},
-	})
+func ServiceAccounts(c Clusters) PodKind[*corev1.ServiceAccount] {
+	return PodKind[*corev1.ServiceAccount]{Kind: informedKind(corev1.Resource("serviceaccounts"),
+		c.Upper.Core().V1().ServiceAccounts().Informer(), c.LowerOwned.Core().V1().ServiceAccounts().Informer(),
+		c.Lower.CoreV1().ServiceAccounts, Kind[*corev1.ServiceAccount]{
+			Name: "serviceaccount",
+			ForeignUse: func(live *corev1.ServiceAccount, o translate.Owner) (bool, string) {
+				if o.AllowedBy(live) {
+					return true, ""
+				}
+				return false, fmt.Sprintf("it is a lower identity, used only when a lower admin annotates it %s=%s (or *)",
+					translate.AnnotationAllowUpperClusters, o.UpperCluster)
+			},
+			Translate: func(u *corev1.ServiceAccount, o translate.Owner) (*corev1.ServiceAccount, string) {
+				return translate.ServiceAccountToLower(u, o), ""
+			},
+			Equal: func(cur, want *corev1.ServiceAccount) bool {
+				return metaEqual(cur, want) && reflect.DeepEqual(cur.AutomountServiceAccountToken, want.AutomountServiceAccountToken)
+			},
+			Update: func(cur, want *corev1.ServiceAccount) {
+				setMeta(cur, want)
+				cur.AutomountServiceAccountToken = want.AutomountServiceAccountToken
+			},
+		})}
 }

@@ -14,11 +14,8 @@ import (
 	corev1 "k8s.io/api/core/v1"
 	apierrors "k8s.io/apimachinery/pkg/api/errors"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
-	"k8s.io/apimachinery/pkg/labels"
 	"k8s.io/apimachinery/pkg/runtime"
-	"k8s.io/apimachinery/pkg/types"
 	utilruntime "k8s.io/apimachinery/pkg/util/runtime"
-	"k8s.io/apimachinery/pkg/util/sets"
 	"k8s.io/apimachinery/pkg/util/wait"
 	"k8s.io/client-go/tools/cache"
 	"k8s.io/client-go/tools/record"
@@ -34,20 +31,16 @@ type Object interface {
 	runtime.Object
 }
 
-// Kind describes how one resource kind is reflected.
+// Kind describes how one resource kind is read, translated, compared and written. How
+// its objects come to be wanted below is the mode's: PodKind (pods use them) or
+// NamespaceKind (a policy over namespaces wants them).
 type Kind[T Object] struct {
 	// Name is the kind's name in logs, events and metrics ("configmap").
 	Name string
-	// KeepUnused keeps a copy while its upper object exists even when no pod uses it
-	// any more: a claim's data outlives the pods that mount it.
-	KeepUnused bool
-	// ForeignUse, when set, decides whether a lower object of the same name that no
-	// virtual node created may serve as it is (ok), and otherwise says what would allow
-	// it (hint, for the event): a lower ServiceAccount is a lower identity, usable only
-	// when the lower admin says so. Without it, when it says no, or when the object is
-	// another virtual node's copy (which that node removes when it no longer needs it),
-	// the object is in the way: an event, no copy.
-	ForeignUse func(live T, owner translate.Owner) (ok bool, hint string)
+	// UpperInformer and LowerInformer are the informers UpperGet and LowerGet read: the
+	// reflector registers its own handlers on them, so a kind cannot be built and then
+	// never hear of its objects.
+	UpperInformer, LowerInformer cache.SharedIndexInformer
 	// UpperGet reads the upper object (from an informer cache).
 	UpperGet func(namespace, name string) (T, error)
 	// LowerGet reads our lower copy (from an informer cache of owned objects). Lower
@@ -67,18 +60,29 @@ type Kind[T Object] struct {
 	Create func(ctx context.Context, obj T) error
 	Write  func(ctx context.Context, obj T) error
 	Delete func(ctx context.Context, namespace, name string, opts metav1.DeleteOptions) error
-
-	// Wanted, when set, replaces pod usage (Track/Release): an object is copied while
-	// Wanted says so (e.g. a Service while the lower cluster runs pods of its
-	// namespace). why says, when a policy excludes the object, why; it is logged once.
-	Wanted func(namespace, name string) (wanted bool, why string)
-	// UpperList and LowerList list the upper and our lower objects of a namespace
-	// ("" for all) matching a selector, for Requeue. Required with Wanted.
-	UpperList func(namespace string, selector labels.Selector) ([]T, error)
-	LowerList func(namespace string, selector labels.Selector) ([]T, error)
 	// NeedsRecreate, optional, reports that current cannot become desired by an update
 	// (an immutable field changed): the copy is deleted and created again.
 	NeedsRecreate func(current, desired T) bool
+	// ForeignUse, when set, decides whether a lower object of the same name that no
+	// virtual node created may serve as it is (ok), and otherwise says what would allow
+	// it (hint, for the event): a lower ServiceAccount is a lower identity, usable only
+	// when the lower admin says so. Without it, when it says no, or when the object is
+	// another virtual node's copy (which that node removes when it no longer needs it),
+	// the object is in the way: an event, no copy.
+	ForeignUse func(live T, owner translate.Owner) (ok bool, hint string)
+}
+
+// validate reports a missing function or informer.
+func (k *Kind[T]) validate() error {
+	if k.Name == "" || k.UpperGet == nil || k.LowerGet == nil || k.LowerGetLive == nil ||
+		k.Translate == nil || k.Equal == nil || k.Update == nil || k.Create == nil ||
+		k.Write == nil || k.Delete == nil {
+		return fmt.Errorf("reflector: kind %q is missing a function", k.Name)
+	}
+	if k.UpperInformer == nil || k.LowerInformer == nil {
+		return fmt.Errorf("reflector: kind %q is missing an informer", k.Name)
+	}
+	return nil
 }
 
 // Config configures a Reflector.
@@ -95,18 +99,22 @@ type Config struct {
 	EnsureNamespace func(ctx context.Context, upperNamespace string) error
 }
 
-// Reflector reflects one kind. Pods declare what they use with Track/Release; only
-// used objects are copied down, and copies nobody uses any more are removed. Objects
-// are named by their upper namespace and name throughout; lower copies live in the
-// lower namespace Owner.Namespaces maps it to.
-type Reflector[T Object] struct {
+// engine is what both modes share: the work queue, the handlers on the kind's
+// informers, and the reconciliation of one object (handle). Objects are named by their
+// upper namespace and name throughout; lower copies live in the lower namespace
+// Owner.Namespaces maps it to.
+type engine[T Object] struct {
 	kind  Kind[T]
 	cfg   Config
 	queue workqueue.TypedRateLimitingInterface[string]
 
-	mu    sync.Mutex
-	users map[string]sets.Set[string] // object key -> keys of pods using it
-	uses  map[string]sets.Set[string] // pod key -> object keys it uses
+	// wanted reports whether the existing upper object of key is to be copied below,
+	// and if a policy excludes it, why.
+	wanted func(key string) (bool, string)
+	// relevant reports whether an upper event for key can change anything below.
+	relevant func(key string) bool
+	// keepUnused keeps a copy while its upper object exists, wanted or not.
+	keepUnused bool
 
 	skipped sync.Map // object key -> why it was last skipped (logged once)
 }
@@ -123,15 +131,11 @@ var ErrForeign = errors.New("a lower-cluster object of the same name exists and 
 // the new copy follows once the old one is gone.
 var ErrReplacing = errors.New("the lower copy is being replaced")
 
-// New returns a reflector for one kind.
-func New[T Object](kind Kind[T], cfg Config) (*Reflector[T], error) {
-	if kind.Name == "" || kind.UpperGet == nil || kind.LowerGet == nil || kind.LowerGetLive == nil ||
-		kind.Translate == nil || kind.Equal == nil || kind.Update == nil || kind.Create == nil ||
-		kind.Write == nil || kind.Delete == nil {
-		return nil, fmt.Errorf("reflector: kind %q is missing a function", kind.Name)
-	}
-	if kind.Wanted != nil && (kind.UpperList == nil || kind.LowerList == nil) {
-		return nil, fmt.Errorf("reflector: kind %q has Wanted but no UpperList/LowerList", kind.Name)
+// newEngine validates kind and cfg and builds the queue; the mode sets wanted and
+// relevant, then calls register.
+func newEngine[T Object](kind Kind[T], cfg Config) (*engine[T], error) {
+	if err := kind.validate(); err != nil {
+		return nil, err
 	}
 	if cfg.Owner.VirtualNode == "" || cfg.Owner.UpperCluster == "" {
 		return nil, errors.New("reflector: owner is required")
@@ -139,128 +143,21 @@ func New[T Object](kind Kind[T], cfg Config) (*Reflector[T], error) {
 	if cfg.Workers <= 0 {
 		cfg.Workers = 4
 	}
-	return &Reflector[T]{
+	return &engine[T]{
 		kind: kind,
 		cfg:  cfg,
 		queue: workqueue.NewTypedRateLimitingQueueWithConfig(workqueue.DefaultTypedControllerRateLimiter[string](),
 			workqueue.TypedRateLimitingQueueConfig[string]{Name: "reflector_" + kind.Name}),
-		users: map[string]sets.Set[string]{},
-		uses:  map[string]sets.Set[string]{},
 	}, nil
 }
 
-// Track records that pod uses the named objects of this kind (replacing what it used
-// before) and queues those it no longer uses, so unused copies are removed.
-func (r *Reflector[T]) Track(pod types.NamespacedName, names sets.Set[string]) {
-	podKey := pod.String()
-	keys := sets.New[string]()
-	for n := range names {
-		keys.Insert(pod.Namespace + "/" + n)
-	}
-	r.mu.Lock()
-	old := r.uses[podKey]
-	r.uses[podKey] = keys
-	for k := range keys {
-		if r.users[k] == nil {
-			r.users[k] = sets.New[string]()
-		}
-		r.users[k].Insert(podKey)
-	}
-	released := old.Difference(keys)
-	r.release(podKey, released)
-	r.mu.Unlock()
-	for k := range released {
-		r.queue.Add(k)
-	}
-}
+// KindName is the kind's name in logs, events and metrics ("configmap").
+func (r *engine[T]) KindName() string { return r.kind.Name }
 
-// Tracked returns the pods that use something of this kind (Track without Release).
-func (r *Reflector[T]) Tracked() []types.NamespacedName {
-	r.mu.Lock()
-	defer r.mu.Unlock()
-	out := make([]types.NamespacedName, 0, len(r.uses))
-	for key := range r.uses {
-		if ns, name, err := cache.SplitMetaNamespaceKey(key); err == nil {
-			out = append(out, types.NamespacedName{Namespace: ns, Name: name})
-		}
-	}
-	return out
-}
-
-// Release records that pod uses nothing of this kind any more.
-func (r *Reflector[T]) Release(pod types.NamespacedName) {
-	r.Track(pod, nil)
-	r.mu.Lock()
-	delete(r.uses, pod.String())
-	r.mu.Unlock()
-}
-
-func (r *Reflector[T]) release(podKey string, keys sets.Set[string]) {
-	for k := range keys {
-		if u := r.users[k]; u != nil {
-			u.Delete(podKey)
-			if u.Len() == 0 {
-				delete(r.users, k)
-			}
-		}
-	}
-}
-
-// used reports whether the object of key is to be copied below, and if a policy
-// excludes it, why.
-func (r *Reflector[T]) used(key string) (bool, string) {
-	if r.kind.Wanted != nil {
-		ns, name, err := cache.SplitMetaNamespaceKey(key)
-		if err != nil {
-			return false, ""
-		}
-		return r.kind.Wanted(ns, name)
-	}
-	return r.usedByPods(key), ""
-}
-
-func (r *Reflector[T]) usedByPods(key string) bool {
-	r.mu.Lock()
-	defer r.mu.Unlock()
-	return r.users[key].Len() > 0
-}
-
-// Ensure makes the lower copy of namespace/name current now; pods call it before they
-// are created below, so a pod never starts without its ConfigMaps, Secrets and PVCs.
-func (r *Reflector[T]) Ensure(ctx context.Context, namespace, name string) error {
-	return r.handle(ctx, namespace+"/"+name)
-}
-
-// UpperExists reports whether the upper object namespace/name exists (informer cache).
-func (r *Reflector[T]) UpperExists(namespace, name string) (bool, error) {
-	_, err := r.kind.UpperGet(namespace, name)
-	if apierrors.IsNotFound(err) {
-		return false, nil
-	}
-	return err == nil, err
-}
-
-// LowerForeign reports whether the lower namespace of upperNamespace holds an object
-// of the name that this node did not create: a lower pod referencing the name would
-// use it. It reads the API server, as the owned cache cannot see foreign objects.
-func (r *Reflector[T]) LowerForeign(ctx context.Context, upperNamespace, name string) (bool, error) {
-	live, err := r.kind.LowerGetLive(ctx, r.cfg.Owner.Namespaces.ToLower(upperNamespace), name)
-	if apierrors.IsNotFound(err) {
-		return false, nil
-	}
-	if err != nil {
-		return false, err
-	}
-	return !r.cfg.Owner.Owns(live), nil
-}
-
-// Handlers returns the event handlers for the upper and the lower (owned) informer.
-func (r *Reflector[T]) Handlers() (upper, lower cache.ResourceEventHandler) {
-	enqueueUsed := func(obj any) {
-		// Kinds with Wanted decide in handle (a deleted upper object is no longer wanted,
-		// yet its copy must go).
-		if key, err := cache.DeletionHandlingMetaNamespaceKeyFunc(obj); err == nil &&
-			(r.kind.Wanted != nil || r.usedByPods(key) || r.kind.KeepUnused) {
+// register adds the handlers of the kind's upper and lower (owned) informers.
+func (r *engine[T]) register() error {
+	enqueueUpper := func(obj any) {
+		if key, err := cache.DeletionHandlingMetaNamespaceKeyFunc(obj); err == nil && (r.keepUnused || r.relevant(key)) {
 			r.queue.Add(key)
 		}
 	}
@@ -269,19 +166,32 @@ func (r *Reflector[T]) Handlers() (upper, lower cache.ResourceEventHandler) {
 			r.queue.Add(key)
 		}
 	}
-	upper = cache.ResourceEventHandlerFuncs{AddFunc: enqueueUsed, UpdateFunc: func(_, n any) { enqueueUsed(n) }, DeleteFunc: enqueueUsed}
 	count := reflected.WithLabelValues(r.kind.Name)
-	lower = cache.ResourceEventHandlerFuncs{
+	if _, err := r.kind.UpperInformer.AddEventHandler(cache.ResourceEventHandlerFuncs{
+		AddFunc: enqueueUpper, UpdateFunc: func(_, n any) { enqueueUpper(n) }, DeleteFunc: enqueueUpper,
+	}); err != nil {
+		return fmt.Errorf("reflector %s: upper informer: %w", r.kind.Name, err)
+	}
+	if _, err := r.kind.LowerInformer.AddEventHandler(cache.ResourceEventHandlerFuncs{
 		AddFunc:    func(obj any) { count.Inc(); enqueueLower(obj) },
 		UpdateFunc: func(_, n any) { enqueueLower(n) },
 		DeleteFunc: func(obj any) { count.Dec(); enqueueLower(obj) },
+	}); err != nil {
+		return fmt.Errorf("reflector %s: lower informer: %w", r.kind.Name, err)
 	}
-	return upper, lower
+	return nil
+}
+
+// Ensure makes the lower copy of namespace/name current now (or removes it, if it is
+// not wanted any more); pods call it before they are created below, so a pod never
+// starts without its ConfigMaps, Secrets and PVCs.
+func (r *engine[T]) Ensure(ctx context.Context, namespace, name string) error {
+	return r.handle(ctx, namespace+"/"+name)
 }
 
 // upperKey returns the upper key of a lower object (or of its tombstone); ok is false
 // for an object outside this node's namespaces.
-func (r *Reflector[T]) upperKey(obj any) (string, bool) {
+func (r *engine[T]) upperKey(obj any) (string, bool) {
 	key, err := cache.DeletionHandlingMetaNamespaceKeyFunc(obj)
 	if err != nil {
 		return "", false
@@ -294,34 +204,8 @@ func (r *Reflector[T]) upperKey(obj any) (string, bool) {
 	return upperNS + "/" + name, ok
 }
 
-// Requeue queues the upper and our lower objects of the upper namespace ("" for all)
-// that match selector: what Wanted says of them may have changed (a namespace started
-// or stopped running pods below, a Service was reflected, ...). Kinds without Wanted
-// ignore it.
-func (r *Reflector[T]) Requeue(namespace string, selector labels.Selector) {
-	if r.kind.Wanted == nil {
-		return
-	}
-	uppers, err := r.kind.UpperList(namespace, selector)
-	if err != nil {
-		utilruntime.HandleError(fmt.Errorf("requeueing %s in %q: %w", r.kind.Name, namespace, err))
-	}
-	for _, o := range uppers {
-		r.queue.Add(o.GetNamespace() + "/" + o.GetName())
-	}
-	lowers, err := r.kind.LowerList(r.cfg.Owner.Namespaces.ToLower(namespace), selector)
-	if err != nil {
-		utilruntime.HandleError(fmt.Errorf("requeueing lower %s of %q: %w", r.kind.Name, namespace, err))
-	}
-	for _, o := range lowers {
-		if key, ok := r.upperKey(o); ok {
-			r.queue.Add(key)
-		}
-	}
-}
-
 // Run processes the queue until ctx ends.
-func (r *Reflector[T]) Run(ctx context.Context) {
+func (r *engine[T]) Run(ctx context.Context) {
 	defer utilruntime.HandleCrash()
 	defer r.queue.ShutDown()
 	for i := 0; i < r.cfg.Workers; i++ {
@@ -332,9 +216,9 @@ func (r *Reflector[T]) Run(ctx context.Context) {
 
 // Len is the queue depth (exported as workqueue_depth{name="reflector_<kind>"} where
 // the command installs component-base's work-queue metrics).
-func (r *Reflector[T]) Len() int { return r.queue.Len() }
+func (r *engine[T]) Len() int { return r.queue.Len() }
 
-func (r *Reflector[T]) worker(ctx context.Context) {
+func (r *engine[T]) worker(ctx context.Context) {
 	for {
 		key, quit := r.queue.Get()
 		if quit {
@@ -355,7 +239,7 @@ func (r *Reflector[T]) worker(ctx context.Context) {
 	}
 }
 
-func (r *Reflector[T]) handle(ctx context.Context, key string) (err error) {
+func (r *engine[T]) handle(ctx context.Context, key string) (err error) {
 	start := time.Now()
 	op := "noop"
 	defer func() { observe(r.kind.Name, op, err, start) }()
@@ -374,9 +258,9 @@ func (r *Reflector[T]) handle(ctx context.Context, key string) (err error) {
 	haveLower := lerr == nil && r.cfg.Owner.Owns(lower)
 	used, why := false, ""
 	if uerr == nil {
-		used, why = r.used(key)
+		used, why = r.wanted(key)
 	}
-	if apierrors.IsNotFound(uerr) || (!used && !(r.kind.KeepUnused && haveLower)) {
+	if apierrors.IsNotFound(uerr) || (!used && !(r.keepUnused && haveLower)) {
 		r.logSkip(ctx, key, why)
 		if !haveLower {
 			return nil
@@ -411,7 +295,7 @@ func (r *Reflector[T]) handle(ctx context.Context, key string) (err error) {
 }
 
 // logSkip logs, once per object and reason, why an object is not reflected.
-func (r *Reflector[T]) logSkip(ctx context.Context, key, why string) {
+func (r *engine[T]) logSkip(ctx context.Context, key, why string) {
 	if why == "" {
 		r.skipped.Delete(key)
 		return
@@ -421,7 +305,7 @@ func (r *Reflector[T]) logSkip(ctx context.Context, key, why string) {
 	}
 }
 
-func (r *Reflector[T]) create(ctx context.Context, upper, desired T) error {
+func (r *engine[T]) create(ctx context.Context, upper, desired T) error {
 	if r.cfg.EnsureNamespace != nil {
 		if err := r.cfg.EnsureNamespace(ctx, upper.GetNamespace()); err != nil {
 			return err
@@ -464,7 +348,7 @@ func (r *Reflector[T]) create(ctx context.Context, upper, desired T) error {
 
 // replace deletes current when it cannot become desired by an update, and then says
 // so with ErrReplacing (retried until the copy is gone and made anew).
-func (r *Reflector[T]) replace(ctx context.Context, current, desired T) error {
+func (r *engine[T]) replace(ctx context.Context, current, desired T) error {
 	if r.kind.NeedsRecreate == nil || !r.kind.NeedsRecreate(current, desired) {
 		return nil
 	}
@@ -475,7 +359,7 @@ func (r *Reflector[T]) replace(ctx context.Context, current, desired T) error {
 		r.kind.Name, current.GetNamespace(), current.GetName(), ErrReplacing)
 }
 
-func (r *Reflector[T]) delete(ctx context.Context, lower T) error {
+func (r *engine[T]) delete(ctx context.Context, lower T) error {
 	uid := lower.GetUID()
 	err := r.kind.Delete(ctx, lower.GetNamespace(), lower.GetName(), metav1.DeleteOptions{Preconditions: &metav1.Preconditions{UID: &uid}})
 	if apierrors.IsNotFound(err) || apierrors.IsConflict(err) {

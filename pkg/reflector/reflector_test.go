@@ -22,7 +22,6 @@ import (
 	"k8s.io/client-go/informers"
 	"k8s.io/client-go/kubernetes/fake"
 	clienttesting "k8s.io/client-go/testing"
-	"k8s.io/client-go/tools/cache"
 	"k8s.io/client-go/tools/record"
 	"k8s.io/utils/ptr"
 
@@ -85,57 +84,29 @@ func (e *env) clusters() reflector.Clusters {
 	return reflector.Clusters{Upper: e.upperF, LowerOwned: e.lowerF, Lower: e.lower}
 }
 
-// start builds the reflector of kind, connects its handlers, syncs the informers and,
-// with run, processes its queue until the test ends.
+// start builds the reflector of kind (which registers its handlers), syncs the
+// informers and, with run, processes its queue until the test ends.
 func (e *env) start(t *testing.T, kind string, run bool) underTest {
 	t.Helper()
 	var (
-		r          underTest
-		hu, hl     cache.ResourceEventHandler
-		upInf, low cache.SharedIndexInformer
-		err        error
+		r   underTest
+		err error
 	)
 	cfg := reflector.Config{Owner: e.owner, Recorder: e.recorder, Workers: 2}
 	switch kind {
 	case "configmap":
-		var rr *reflector.Reflector[*corev1.ConfigMap]
-		rr, err = reflector.New(reflector.ConfigMaps(e.clusters()), cfg)
-		r, upInf, low = rr, e.upperF.Core().V1().ConfigMaps().Informer(), e.lowerF.Core().V1().ConfigMaps().Informer()
-		if err == nil {
-			hu, hl = rr.Handlers()
-		}
+		r, err = reflector.New(reflector.ConfigMaps(e.clusters()), cfg)
 	case "secret":
-		var rr *reflector.Reflector[*corev1.Secret]
-		rr, err = reflector.New(reflector.Secrets(e.clusters()), cfg)
-		r, upInf, low = rr, e.upperF.Core().V1().Secrets().Informer(), e.lowerF.Core().V1().Secrets().Informer()
-		if err == nil {
-			hu, hl = rr.Handlers()
-		}
+		r, err = reflector.New(reflector.Secrets(e.clusters()), cfg)
 	case "pvc":
-		var rr *reflector.Reflector[*corev1.PersistentVolumeClaim]
-		rr, err = reflector.New(reflector.PVCs(e.clusters()), cfg)
-		r, upInf, low = rr, e.upperF.Core().V1().PersistentVolumeClaims().Informer(), e.lowerF.Core().V1().PersistentVolumeClaims().Informer()
-		if err == nil {
-			hu, hl = rr.Handlers()
-		}
+		r, err = reflector.New(reflector.PVCs(e.clusters()), cfg)
 	case "serviceaccount":
-		var rr *reflector.Reflector[*corev1.ServiceAccount]
-		rr, err = reflector.New(reflector.ServiceAccounts(e.clusters()), cfg)
-		r, upInf, low = rr, e.upperF.Core().V1().ServiceAccounts().Informer(), e.lowerF.Core().V1().ServiceAccounts().Informer()
-		if err == nil {
-			hu, hl = rr.Handlers()
-		}
+		r, err = reflector.New(reflector.ServiceAccounts(e.clusters()), cfg)
 	default:
 		t.Fatalf("unknown kind %q", kind)
 	}
 	if err != nil {
 		t.Fatalf("reflector.New: %v", err)
-	}
-	if _, err := upInf.AddEventHandler(hu); err != nil {
-		t.Fatal(err)
-	}
-	if _, err := low.AddEventHandler(hl); err != nil {
-		t.Fatal(err)
 	}
 	e.upperF.Start(e.ctx.Done())
 	e.lowerF.Start(e.ctx.Done())
@@ -717,14 +688,18 @@ func TestNewValidates(t *testing.T) {
 	valid := reflector.ConfigMaps(e.clusters())
 	for _, tc := range []struct {
 		name string
-		kind reflector.Kind[*corev1.ConfigMap]
+		kind reflector.PodKind[*corev1.ConfigMap]
 		cfg  reflector.Config
 	}{
 		{name: "no owner", kind: valid},
 		{name: "owner without upper cluster", kind: valid, cfg: reflector.Config{Owner: translate.Owner{VirtualNode: "vk"}}},
-		{name: "kind without Delete", kind: func() reflector.Kind[*corev1.ConfigMap] { k := valid; k.Delete = nil; return k }(),
+		{name: "kind without Delete", kind: func() reflector.PodKind[*corev1.ConfigMap] { k := valid; k.Delete = nil; return k }(),
 			cfg: reflector.Config{Owner: owner}},
-		{name: "kind without name", kind: func() reflector.Kind[*corev1.ConfigMap] { k := valid; k.Name = ""; return k }(),
+		{name: "kind without name", kind: func() reflector.PodKind[*corev1.ConfigMap] { k := valid; k.Name = ""; return k }(),
+			cfg: reflector.Config{Owner: owner}},
+		{name: "kind without upper informer", kind: func() reflector.PodKind[*corev1.ConfigMap] { k := valid; k.UpperInformer = nil; return k }(),
+			cfg: reflector.Config{Owner: owner}},
+		{name: "kind without lower informer", kind: func() reflector.PodKind[*corev1.ConfigMap] { k := valid; k.LowerInformer = nil; return k }(),
 			cfg: reflector.Config{Owner: owner}},
 	} {
 		t.Run(tc.name, func(t *testing.T) {

@@ -16,7 +16,6 @@ import (
 	"k8s.io/apimachinery/pkg/runtime"
 	"k8s.io/apimachinery/pkg/types"
 	"k8s.io/apimachinery/pkg/util/intstr"
-	"k8s.io/client-go/tools/cache"
 	"k8s.io/component-base/metrics/legacyregistry"
 	"k8s.io/klog/v2"
 	"k8s.io/klog/v2/ktesting"
@@ -26,13 +25,13 @@ import (
 	"github.com/tensile-kube/tensile/pkg/translate"
 )
 
-// svcEnv runs the Service and EndpointSlice reflectors as the provider wires them;
-// namespaces in used run pods below.
+// svcEnv runs the Service and EndpointSlice reflectors (each registers its handlers
+// and triggers); namespaces in used run pods below.
 type svcEnv struct {
 	*env
 	used     atomic.Value // map[string]bool
-	services *reflector.Reflector[*corev1.Service]
-	slices   *reflector.Reflector[*discoveryv1.EndpointSlice]
+	services *reflector.Namespaced[*corev1.Service]
+	slices   *reflector.Namespaced[*discoveryv1.EndpointSlice]
 	logger   klog.Logger
 }
 
@@ -49,29 +48,16 @@ func startServices(t *testing.T, upperObjs, lowerObjs []runtime.Object, used map
 	e.used.Store(used)
 	cfg := reflector.Config{Owner: owner, Recorder: e.recorder, Workers: 2}
 	var err error
-	e.services, err = reflector.New(reflector.Services(e.clusters(), reflector.ServiceOptions{
-		SystemServices: system,
-		NamespaceUsed:  func(ns string) bool { return e.used.Load().(map[string]bool)[ns] },
+	e.services, err = reflector.NewNamespaced(reflector.Services(e.clusters(), reflector.ServiceOptions{
+		Owner: owner, SystemServices: system,
+		NamespaceUsed: func(ns string) bool { return e.used.Load().(map[string]bool)[ns] },
 	}), cfg)
 	if err != nil {
 		t.Fatal(err)
 	}
-	if e.slices, err = reflector.New(reflector.EndpointSlices(e.clusters(), owner.Namespaces), cfg); err != nil {
+	if e.slices, err = reflector.NewNamespaced(reflector.EndpointSlices(e.clusters(), owner.Namespaces), cfg); err != nil {
 		t.Fatal(err)
 	}
-	hu, hl := e.services.Handlers()
-	mustAdd(t, e.upperF.Core().V1().Services().Informer(), hu)
-	mustAdd(t, e.lowerF.Core().V1().Services().Informer(), hl)
-	hu, hl = e.slices.Handlers()
-	mustAdd(t, e.upperF.Discovery().V1().EndpointSlices().Informer(), hu)
-	mustAdd(t, e.lowerF.Discovery().V1().EndpointSlices().Informer(), hl)
-	// A lower Service that changes requeues its slices, as the provider wires it.
-	requeueSlices := func(obj any) {
-		if s, ok := obj.(*corev1.Service); ok {
-			e.slices.Requeue(s.Namespace, reflector.ServiceSlices(s.Name))
-		}
-	}
-	mustAdd(t, e.lowerF.Core().V1().Services().Informer(), funcs(requeueSlices))
 	e.upperF.Start(e.ctx.Done())
 	e.lowerF.Start(e.ctx.Done())
 	e.upperF.WaitForCacheSync(e.ctx.Done())
@@ -79,19 +65,6 @@ func startServices(t *testing.T, upperObjs, lowerObjs []runtime.Object, used map
 	go e.services.Run(e.ctx)
 	go e.slices.Run(e.ctx)
 	return e
-}
-
-type funcs func(obj any)
-
-func (f funcs) OnAdd(obj any, _ bool) { f(obj) }
-func (f funcs) OnUpdate(_, obj any)   { f(obj) }
-func (f funcs) OnDelete(obj any)      { f(obj) }
-
-func mustAdd(t *testing.T, inf cache.SharedIndexInformer, h cache.ResourceEventHandler) {
-	t.Helper()
-	if _, err := inf.AddEventHandler(h); err != nil {
-		t.Fatal(err)
-	}
 }
 
 // decide handles the Services among objs now, so that what is absent below afterwards

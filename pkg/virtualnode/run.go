@@ -36,6 +36,7 @@ import (
 	"github.com/tensile-kube/tensile/pkg/capacity"
 	"github.com/tensile-kube/tensile/pkg/opsserver"
 	"github.com/tensile-kube/tensile/pkg/provider"
+	"github.com/tensile-kube/tensile/pkg/reflector"
 	"github.com/tensile-kube/tensile/pkg/translate"
 )
 
@@ -179,6 +180,10 @@ func runNode(ctx context.Context, o *Options, c *clusters, ready *atomic.Bool) e
 	}
 	recorder, stopEvents := eventRecorder(c.upper, o.NodeName)
 	defer stopEvents()
+	reflectors, err := newReflectors(o, c, inf, recorder)
+	if err != nil {
+		return err
+	}
 
 	var prov *provider.Provider
 	api, err := newKubeletAPI(ctx, o, c, func() *provider.Provider { return prov })
@@ -187,10 +192,9 @@ func runNode(ctx context.Context, o *Options, c *clusters, ready *atomic.Bool) e
 	}
 	vk, err := nodeutil.NewNode(o.NodeName, func(pc nodeutil.ProviderConfig) (nodeutil.Provider, node.NodeProvider, error) {
 		prov, err = provider.New(provider.Config{
-			Owner: c.owner, Upper: c.upper, Lower: c.lower, UpperPods: pc.Pods,
-			UpperInformers: inf.upper, LowerInformers: inf.lower, LowerOwnedInformers: inf.lowerOwned, LowerEvents: inf.lowerEvents,
+			Owner: c.owner, Upper: c.upper, Lower: c.lower, UpperPods: pc.Pods, Reflectors: reflectors,
+			LowerInformers: inf.lower, LowerOwnedInformers: inf.lowerOwned, LowerEvents: inf.lowerEvents,
 			Recorder: recorder, LowerServiceAccountToken: o.LowerSAToken, Workers: o.Workers,
-			ReflectSystemServices: o.ReflectSystemServices,
 		})
 		if err != nil {
 			return nil, nil, err
@@ -360,6 +364,15 @@ func (s *informerSet) wait(ctx context.Context) error {
 		}
 	}
 	return nil
+}
+
+// newReflectors builds the reflectors of what the node's pods use and of Services,
+// each registering its handlers on the informers of inf (started afterwards).
+func newReflectors(o *Options, c *clusters, inf *informerSet, recorder record.EventRecorder) (*reflector.Set, error) {
+	return reflector.NewSet(reflector.SetConfig{
+		Owner: c.owner, Recorder: recorder, SystemServices: o.ReflectSystemServices,
+		Upper: inf.upper, LowerOwned: inf.lowerOwned, LowerAll: inf.lower, Lower: c.lower,
+	})
 }
 
 // feedModel keeps the capacity model current from the lower node and pod informers.
