@@ -11,8 +11,8 @@ import (
 	"k8s.io/component-base/version"
 	"k8s.io/klog/v2"
 
+	"github.com/tensile-kube/tensile/internal/join"
 	"github.com/tensile-kube/tensile/manifests"
-	"github.com/tensile-kube/tensile/pkg/join"
 	tversion "github.com/tensile-kube/tensile/pkg/version"
 )
 

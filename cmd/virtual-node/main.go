@@ -11,7 +11,7 @@ import (
 	_ "k8s.io/component-base/metrics/prometheus/workqueue"
 
 	_ "github.com/tensile-kube/tensile/internal/standalone" // CA roots and tzdata for the empty image
-	"github.com/tensile-kube/tensile/pkg/virtualnode"
+	"github.com/tensile-kube/tensile/internal/virtualnode"
 )
 
 func main() {

@@ -27,11 +27,11 @@ import (
 	"k8s.io/utils/ptr"
 
 	_ "github.com/tensile-kube/tensile/internal/standalone" // CA roots and tzdata for the empty image
+	"github.com/tensile-kube/tensile/internal/webhook"
 	"github.com/tensile-kube/tensile/pkg/generated/clientset/versioned"
 	"github.com/tensile-kube/tensile/pkg/placement"
 	"github.com/tensile-kube/tensile/pkg/version"
 	"github.com/tensile-kube/tensile/pkg/vnodeident"
-	"github.com/tensile-kube/tensile/pkg/webhook"
 )
 
 // options are the command's flags.

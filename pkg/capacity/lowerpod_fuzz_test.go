@@ -11,10 +11,10 @@ import (
 	"k8s.io/klog/v2"
 	"sigs.k8s.io/randfill"
 
+	"github.com/tensile-kube/tensile/internal/translate"
+	"github.com/tensile-kube/tensile/internal/webhook"
 	"github.com/tensile-kube/tensile/pkg/constraints"
-	"github.com/tensile-kube/tensile/pkg/translate"
 	"github.com/tensile-kube/tensile/pkg/vnodeident"
-	"github.com/tensile-kube/tensile/pkg/webhook"
 )
 
 // fuzzVocabulary keeps fuzzed strings among the keys and values the constraint rules

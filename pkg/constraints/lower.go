@@ -8,7 +8,7 @@ import (
 )
 
 // Lower returns the node constraints the lower pod of pod carries: the one rule that
-// both the virtual node (pkg/translate, which writes them into the lower pod) and the
+// both the virtual node (internal/translate, which writes them into the lower pod) and the
 // fit check of the scheduler and descheduler plugins (pkg/capacity) follow, so that
 // the check judges the pod the lower cluster receives.
 //

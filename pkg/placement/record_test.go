@@ -115,7 +115,6 @@ func TestPodExclusions(t *testing.T) {
 	}
 }
 
-
 func TestClientRoundTrip(t *testing.T) {
 	ctx := context.Background()
 	c, err := NewClient(tensilefake.NewSimpleClientset())

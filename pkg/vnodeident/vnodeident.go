@@ -5,8 +5,8 @@
 // its name, and by tolerating the provider taint. None of that means anything in the
 // lower cluster: no lower node has those labels, names or taint. Three places need
 // the same answer: the virtual node strips these parts from the lower pod
-// (pkg/translate), the scheduler and descheduler plugins leave them out of the lower
-// fit check (pkg/capacity), and the webhook keeps them in the upper spec (pkg/webhook,
+// (internal/translate), the scheduler and descheduler plugins leave them out of the lower
+// fit check (pkg/capacity), and the webhook keeps them in the upper spec (internal/webhook,
 // whose default ignore list is UpperLabelKeys). If they disagreed, the fit check would
 // judge a pod other than the one the lower cluster receives.
 package vnodeident
@@ -18,7 +18,7 @@ import (
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 )
 
-// The well-known vocabulary of virtual nodes. pkg/virtualnode registers each node with
+// The well-known vocabulary of virtual nodes. internal/virtualnode registers each node with
 // these labels and taint; the readers below must use the same values.
 const (
 	// LabelType marks a virtual node, with ValueVirtualKubelet.

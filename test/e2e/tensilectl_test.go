@@ -19,9 +19,9 @@ import (
 	"k8s.io/client-go/rest"
 	"k8s.io/utils/ptr"
 
+	"github.com/tensile-kube/tensile/internal/join"
+	"github.com/tensile-kube/tensile/internal/translate"
 	"github.com/tensile-kube/tensile/pkg/apis/tensile/v1alpha1"
-	"github.com/tensile-kube/tensile/pkg/join"
-	"github.com/tensile-kube/tensile/pkg/translate"
 )
 
 // ctlNode and ctlNamespace are this test's own: no other test uses them.

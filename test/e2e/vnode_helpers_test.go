@@ -197,7 +197,7 @@ type eventFilter struct {
 	// component is the reporting component (Source.Component or ReportingController).
 	component string
 	// host is the reporting host (Source.Host or ReportingInstance): a virtual node's
-	// recorder reports as its node name (pkg/virtualnode/run.go, eventRecorder).
+	// recorder reports as its node name (internal/virtualnode/run.go, eventRecorder).
 	host string
 	// since keeps only events last seen at or after it. Events live about an hour, so
 	// on a kept test bed an earlier run's event can still be there.
