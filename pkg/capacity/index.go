@@ -3,6 +3,8 @@ package capacity
 import (
 	"math"
 	"slices"
+	"sync"
+	"sync/atomic"
 	"time"
 
 	corev1 "k8s.io/api/core/v1"
@@ -25,6 +27,10 @@ type Index struct {
 	policy   LabelPolicy
 	policyID string
 	groups   []indexGroup
+	// admitted caches, per admission key (relaxedMatcher.key), which groups admit
+	// pods of that key. Labels and taints are the summary's, so every Index charged
+	// from this one shares it; a new summary starts afresh.
+	admitted *admissionCache
 }
 
 type indexGroup struct {
@@ -36,18 +42,64 @@ type indexGroup struct {
 	slots     []Slot
 }
 
+// admission is one group's answer to the label and taint checks of a query.
+type admission struct {
+	// ok: the labels match and every scheduling taint is tolerated.
+	ok bool
+	// matched: the labels match.
+	matched bool
+	// taint indexes the group's first untolerated taint when matched but not ok.
+	taint int16
+}
+
 // admissible runs the label and taint checks for the group: the pod's relaxed node
 // selector/affinity m against the group's labels, then its tolerations against the
-// group's NoSchedule/NoExecute taints. ok is true when both pass; matched is true when
-// the labels pass, and then taint is the first untolerated taint if ok is false.
-func (g *indexGroup) admissible(q *Query, m nodeaffinity.RequiredNodeAffinity) (ok, matched bool, taint corev1.Taint) {
+// group's NoSchedule/NoExecute taints.
+func (g *indexGroup) admissible(q *Query, m nodeaffinity.RequiredNodeAffinity) admission {
 	if ok, err := m.Match(g.proto); err != nil || !ok {
-		return false, false, corev1.Taint{}
+		return admission{}
 	}
 	if t, bad := q.untolerated(g.taints); bad {
-		return false, true, t
+		return admission{matched: true, taint: int16(slices.IndexFunc(g.taints, func(x corev1.Taint) bool {
+			return x.Key == t.Key && x.Value == t.Value && x.Effect == t.Effect
+		}))}
 	}
-	return true, true, corev1.Taint{}
+	return admission{ok: true, matched: true}
+}
+
+// maxAdmissionKeys bounds the admission cache of one summary: workloads share a few
+// constraint sets, and a flood of distinct ones must not grow memory without end
+// (beyond it, answers are computed and not kept).
+const maxAdmissionKeys = 64
+
+// admissionCache maps an admission key to the admissions of every group. Filter and
+// Score ask it concurrently for many pods; each key is computed about once.
+type admissionCache struct {
+	entries sync.Map // string -> []admission
+	size    atomic.Int32
+}
+
+// admissions returns each group's admission of q: from the cache when a pod with the
+// same constraints asked before, otherwise computed (label matching is most of the
+// per-node cost of Filter and Score) and kept.
+func (ix *Index) admissions(q *Query) []admission {
+	rm := q.matcherFor(ix.policy, ix.policyID)
+	cache := ix.admitted
+	if cache != nil && rm.key != "" {
+		if v, ok := cache.entries.Load(rm.key); ok {
+			return v.([]admission)
+		}
+	}
+	out := make([]admission, len(ix.groups))
+	for i := range ix.groups {
+		out[i] = ix.groups[i].admissible(q, rm.match)
+	}
+	if cache != nil && rm.key != "" && cache.size.Load() < maxAdmissionKeys {
+		if _, loaded := cache.entries.LoadOrStore(rm.key, out); !loaded {
+			cache.size.Add(1)
+		}
+	}
+	return out
 }
 
 // Slot is a free vector shared by Count nodes.
@@ -66,6 +118,7 @@ func NewIndex(st *v1alpha1.ClusterSummaryStatus) *Index {
 		ContentHash: st.ContentHash,
 		policy:      LabelPolicy{IgnoreKeys: st.IgnoredLabelKeys, IgnorePrefixes: st.IgnoredLabelPrefixes},
 		groups:      make([]indexGroup, len(st.Groups)),
+		admitted:    &admissionCache{},
 	}
 	ix.policyID = ix.policy.ID()
 	for i, g := range st.Groups {
@@ -102,13 +155,10 @@ func (ix *Index) Fit(q *Query) Result {
 // anyFits reports whether some slot takes the pod, stopping at the first: Filter runs
 // for every virtual node in every cycle and needs no more than that.
 func (ix *Index) anyFits(q *Query) bool {
-	m := q.matcherFor(ix.policy, ix.policyID)
+	adm := ix.admissions(q)
 	for i := range ix.groups {
 		g := &ix.groups[i]
-		if !g.maxFree.Fits(q.Requests) {
-			continue
-		}
-		if ok, _, _ := g.admissible(q, m); !ok {
+		if !adm[i].ok || !g.maxFree.Fits(q.Requests) {
 			continue
 		}
 		for j := range g.slots {
@@ -122,11 +172,11 @@ func (ix *Index) anyFits(q *Query) bool {
 
 // find returns the largest slot (by CPU, then memory) that takes the pod.
 func (ix *Index) find(q *Query) (gi, si int, ok bool) {
-	m := q.matcherFor(ix.policy, ix.policyID)
+	adm := ix.admissions(q)
 	gi, si = -1, -1
 	for i := range ix.groups {
 		g := &ix.groups[i]
-		if ok, _, _ := g.admissible(q, m); !ok || !g.maxFree.Fits(q.Requests) {
+		if !adm[i].ok || !g.maxFree.Fits(q.Requests) {
 			continue
 		}
 		for j := range g.slots {
@@ -151,11 +201,11 @@ func largerSlot(a, b Vector) bool {
 
 // explain walks the groups again to say why nothing fits.
 func (ix *Index) explain(q *Query) Result {
-	m := q.matcherFor(ix.policy, ix.policyID)
+	adm := ix.admissions(q)
 	var v verdict
 	for i := range ix.groups {
 		g := &ix.groups[i]
-		if !v.admit(g.admissible(q, m)) {
+		if !v.admit(g, adm[i]) {
 			continue
 		}
 		v.largest.maxInPlace(g.maxFree)
@@ -167,11 +217,11 @@ func (ix *Index) explain(q *Query) Result {
 // matching, tolerated groups, the sum of each group's free total divided by the
 // request, on the scarcest resource. It ignores fragmentation; it ranks clusters.
 func (ix *Index) Room(q *Query) int64 {
-	m := q.matcherFor(ix.policy, ix.policyID)
+	adm := ix.admissions(q)
 	var total int64
 	for i := range ix.groups {
 		g := &ix.groups[i]
-		if ok, _, _ := g.admissible(q, m); !ok {
+		if !adm[i].ok {
 			continue
 		}
 		total += copiesThatFit(g.free, q.Requests)

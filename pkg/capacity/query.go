@@ -1,6 +1,7 @@
 package capacity
 
 import (
+	"encoding/json"
 	"fmt"
 	"strings"
 
@@ -22,7 +23,17 @@ type Query struct {
 	// Constraints are the pod's lower-cluster constraints.
 	Constraints *constraints.Constraints
 
-	relaxed map[string]nodeaffinity.RequiredNodeAffinity
+	relaxed map[string]relaxedMatcher
+}
+
+// relaxedMatcher is the query's node selector and affinity for one label policy, and
+// the key of the admission cache (Index.admissions) for it.
+type relaxedMatcher struct {
+	match nodeaffinity.RequiredNodeAffinity
+	// key is the canonical form of everything a group's admission depends on: the
+	// relaxed selector and affinity and the tolerations. Pods with equal keys get
+	// equal admissions from any group; "" means the answer is not cached.
+	key string
 }
 
 // NewQuery compiles the question "can a lower node take a pod with these requests and
@@ -31,7 +42,7 @@ func NewQuery(requests Vector, c *constraints.Constraints) *Query {
 	if c == nil {
 		c = &constraints.Constraints{}
 	}
-	return &Query{Requests: requests, Constraints: c, relaxed: map[string]nodeaffinity.RequiredNodeAffinity{}}
+	return &Query{Requests: requests, Constraints: c, relaxed: map[string]relaxedMatcher{}}
 }
 
 // QueryForPod builds the query for pod with constraints.Lower: the node constraints
@@ -55,14 +66,28 @@ func (q *Query) Prepare(policies ...LabelPolicy) {
 	}
 }
 
-func (q *Query) compileRelaxed(p LabelPolicy) nodeaffinity.RequiredNodeAffinity {
+func (q *Query) compileRelaxed(p LabelPolicy) relaxedMatcher {
 	sel, aff := relaxForSummary(q.Constraints, p)
-	return newMatcher(sel, aff)
+	return relaxedMatcher{match: newMatcher(sel, aff), key: admissionKey(sel, aff, q.Constraints.Tolerations)}
+}
+
+// admissionKey encodes what a group's admission depends on as JSON, whose map keys
+// are sorted. It is "" (no caching) in the unlikely case that encoding fails.
+func admissionKey(sel map[string]string, aff *corev1.NodeSelector, tolerations []corev1.Toleration) string {
+	raw, err := json.Marshal(struct {
+		S map[string]string    `json:"s,omitempty"`
+		A *corev1.NodeSelector `json:"a,omitempty"`
+		T []corev1.Toleration  `json:"t,omitempty"`
+	}{sel, aff, tolerations})
+	if err != nil {
+		return ""
+	}
+	return string(raw)
 }
 
 // matcherFor returns the matcher that ignores what policy cannot check. It reads the
 // prepared cache; an unprepared policy is compiled on the spot and not cached.
-func (q *Query) matcherFor(p LabelPolicy, id string) nodeaffinity.RequiredNodeAffinity {
+func (q *Query) matcherFor(p LabelPolicy, id string) relaxedMatcher {
 	if m, ok := q.relaxed[id]; ok {
 		return m
 	}
@@ -127,15 +152,17 @@ type verdict struct {
 	largest                    Vector
 }
 
-// admit records the outcome of one group's indexGroup.admissible and returns ok.
-func (v *verdict) admit(ok, matched bool, taint corev1.Taint) bool {
+// admit records g's admission a and returns whether g admits the pod.
+func (v *verdict) admit(g *indexGroup, a admission) bool {
 	v.groups++
-	if !matched {
+	if !a.matched {
 		return false
 	}
 	v.matched++
-	if !ok {
-		v.taint = taint
+	if !a.ok {
+		if a.taint >= 0 && int(a.taint) < len(g.taints) {
+			v.taint = g.taints[a.taint]
+		}
 		return false
 	}
 	v.tolerated++
