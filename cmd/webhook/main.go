@@ -73,7 +73,7 @@ func (o *options) addFlags(fs *pflag.FlagSet) {
 	fs.Int32Var(&o.servicePort, "service-port", 443, "With --manage-webhook-config: port of the webhook's Service.")
 	fs.StringVar(&o.failurePolicy, "failure-policy", string(admissionregistrationv1.Fail), "With --manage-webhook-config: Fail or Ignore, for the pods webhook (the DaemonSets webhook always has Ignore).")
 	fs.BoolVar(&o.daemonSets, "daemonsets", true, "Keep DaemonSets off virtual nodes on CREATE and UPDATE unless their pod template is annotated "+vnodeident.AnnotationDaemonSetPods+": "+vnodeident.ValueAllow+" (the virtual node refuses their pods anyway, which stalls rollouts). false passes them through unchanged and, with --manage-webhook-config, leaves the "+webhook.DaemonSetWebhookName+" webhook out of the registration.")
-	fs.StringSliceVar(&o.trustedUsers, "trusted-users", webhook.DefaultTrustedUsers, "User names whose new pods keep every "+webhook.ReservedPrefix+"* annotation they carry (the descheduler re-creating bare pods). Everyone else's pods lose those their authors may not set, with an admission warning.")
+	fs.StringSliceVar(&o.trustedUsers, "trusted-users", webhook.DefaultTrustedUsers(), "User names whose new pods keep every "+webhook.ReservedPrefix+"* annotation they carry (the descheduler re-creating bare pods). Everyone else's pods lose those their authors may not set, with an admission warning.")
 	fs.StringSliceVar(&o.mutate.IgnoreKeys, "ignore-keys", def.IgnoreKeys, "Node label keys that describe upper (virtual) nodes: nodeSelector entries and required node affinity expressions with these keys stay in the upper pod.")
 	fs.StringVar(&o.mutate.ProviderTaintKey, "provider-taint-key", def.ProviderTaintKey, "Key of the virtual nodes' NoSchedule taint, tolerated by every virtual pod.")
 	o.logs = logsapi.NewLoggingConfiguration()
@@ -167,7 +167,6 @@ func run(ctx context.Context, o *options) error {
 	if err != nil {
 		return err
 	}
-	webhook.RegisterMetrics()
 	sealer, err := o.sealer()
 	if err != nil {
 		return err

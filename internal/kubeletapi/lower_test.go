@@ -9,6 +9,7 @@ import (
 	"strings"
 	"sync"
 	"testing"
+	"time"
 
 	"github.com/virtual-kubelet/virtual-kubelet/node/api"
 	corev1 "k8s.io/api/core/v1"
@@ -24,7 +25,6 @@ import (
 // nodes and the nodes' proxy from canned data, and exec, attach and port-forward through
 // virtual-kubelet's own kubelet handlers, the way an API server hands them to a kubelet.
 type fakeLower struct {
-	t      *testing.T
 	server *httptest.Server
 
 	mu       sync.Mutex
@@ -33,14 +33,18 @@ type fakeLower struct {
 	proxied  map[string]string // "<node>/<path>" -> body
 	logBody  string
 	requests []*http.Request
+	// proxyDelay, when set, delays each node proxy answer as a kubelet's would be.
+	proxyDelay func(node string) time.Duration
+	// proxyInFlight and proxyMaxInFlight count node proxy requests being answered.
+	proxyInFlight, proxyMaxInFlight int
 
 	// streams answers exec, attach and port-forward as a kubelet would.
 	streams api.PodHandlerConfig
 }
 
-func newFakeLower(t *testing.T) *fakeLower {
+func newFakeLower(t testing.TB) *fakeLower {
 	t.Helper()
-	f := &fakeLower{t: t, pods: map[string]*corev1.Pod{}, proxied: map[string]string{}, logBody: "line 1\nline 2\n"}
+	f := &fakeLower{pods: map[string]*corev1.Pod{}, proxied: map[string]string{}, logBody: "line 1\nline 2\n"}
 	f.server = httptest.NewServer(http.HandlerFunc(f.serve))
 	t.Cleanup(f.server.Close)
 	return f
@@ -126,7 +130,18 @@ func (f *fakeLower) serveNodes(w http.ResponseWriter) {
 func (f *fakeLower) serveNodeProxy(w http.ResponseWriter, node, path string) {
 	f.mu.Lock()
 	body, ok := f.proxied[node+"/"+path]
+	f.proxyInFlight++
+	f.proxyMaxInFlight = max(f.proxyMaxInFlight, f.proxyInFlight)
+	delay := f.proxyDelay
 	f.mu.Unlock()
+	defer func() {
+		f.mu.Lock()
+		f.proxyInFlight--
+		f.mu.Unlock()
+	}()
+	if delay != nil {
+		time.Sleep(delay(node))
+	}
 	if !ok {
 		http.Error(w, "404 page not found", http.StatusNotFound)
 		return

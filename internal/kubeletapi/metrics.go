@@ -111,16 +111,7 @@ func sumInto(dst *dto.MetricFamily, metrics []*dto.Metric) {
 // renameInto appends to dst the metrics of owned pods, with the upper namespace and name.
 func renameInto(dst *dto.MetricFamily, metrics []*dto.Metric, upper map[[2]string]PodIdentity) {
 	for _, m := range metrics {
-		var ns, pod string
-		for _, l := range m.GetLabel() {
-			switch l.GetName() {
-			case labelNamespace:
-				ns = l.GetValue()
-			case labelPod:
-				pod = l.GetValue()
-			}
-		}
-		up, ok := upper[[2]string{ns, pod}]
+		up, ok := upper[podOf(m)]
 		if !ok {
 			continue
 		}
@@ -187,4 +178,43 @@ func sortedFamilies(m map[string]*dto.MetricFamily) []*dto.MetricFamily {
 		out = append(out, f)
 	}
 	return out
+}
+
+// keepSeries reduces a lower node's resource metrics to what the virtual node may
+// report: the node_* families and the container_* and pod_* series of the pods in keep
+// (by lower namespace and name).
+func keepSeries(fams map[string]*dto.MetricFamily, keep map[[2]string]bool) map[string]*dto.MetricFamily {
+	out := make(map[string]*dto.MetricFamily, len(fams))
+	for name, f := range fams {
+		switch {
+		case strings.HasPrefix(name, "node_"):
+			out[name] = f
+		case strings.HasPrefix(name, "container_"), strings.HasPrefix(name, "pod_"):
+			var kept []*dto.Metric
+			for _, m := range f.GetMetric() {
+				if keep[podOf(m)] {
+					kept = append(kept, m)
+				}
+			}
+			if len(kept) > 0 {
+				f.Metric = kept
+				out[name] = f
+			}
+		}
+	}
+	return out
+}
+
+// podOf returns the namespace and pod name labels of a series.
+func podOf(m *dto.Metric) [2]string {
+	var key [2]string
+	for _, l := range m.GetLabel() {
+		switch l.GetName() {
+		case labelNamespace:
+			key[0] = l.GetValue()
+		case labelPod:
+			key[1] = l.GetValue()
+		}
+	}
+	return key
 }

@@ -72,7 +72,7 @@ func parseMetrics(t *testing.T, text string) map[string]*dto.MetricFamily {
 	return fams
 }
 
-func encodeMetrics(t *testing.T, fams []*dto.MetricFamily) string {
+func encodeMetrics(t testing.TB, fams []*dto.MetricFamily) string {
 	t.Helper()
 	var buf bytes.Buffer
 	enc := expfmt.NewEncoder(&buf, expfmt.NewFormat(expfmt.TypeTextPlain))

@@ -16,6 +16,7 @@ import (
 	"k8s.io/client-go/kubernetes"
 	corev1client "k8s.io/client-go/kubernetes/typed/core/v1"
 	"k8s.io/client-go/rest"
+	"k8s.io/utils/clock"
 )
 
 // LowerNameFunc maps the namespace and name of a pod in the upper cluster to those of the
@@ -73,8 +74,18 @@ type Config struct {
 	LowerMetricsPath func(lowerNode string) string
 	// StatsTimeout bounds one scrape of one lower node. Defaults to 10s.
 	StatsTimeout time.Duration
-	// StatsConcurrency bounds how many lower nodes are scraped at once. Defaults to 8.
+	// StatsConcurrency bounds how many lower node requests are in flight at once, for
+	// stats and metrics together. Defaults to 8.
 	StatsConcurrency int
+	// StatsRefreshInterval is how often the stats and metrics caches are refreshed in
+	// the background (by Run) while they are read. Defaults to 10s.
+	StatsRefreshInterval time.Duration
+	// StatsMaxAge bounds the age of served stats and metrics: older ones are never
+	// served, a read waits for a refresh instead. It must exceed
+	// StatsRefreshInterval. Defaults to three times StatsRefreshInterval.
+	StatsMaxAge time.Duration
+	// Clock is the time source of the caches. Defaults to the real clock.
+	Clock clock.WithTicker
 }
 
 // DefaultMetricsPath is where a kubelet serves its resource metrics.
@@ -94,6 +105,13 @@ type Proxy struct {
 	// comes from LowerConfig, so that it dials the same server the streams do even when
 	// LowerClient is a fake.
 	rest rest.Interface
+
+	// statsSlots bounds the lower node requests of stats and metrics refreshes.
+	statsSlots chan struct{}
+	// summaries and resourceMetrics cache what the lower nodes serve; scrapes read
+	// them instead of fanning out to every lower node.
+	summaries       *scrapeCache[summaryScrape]
+	resourceMetrics *scrapeCache[metricsScrape]
 
 	// noStatsOnce and noMetricsOnce say once, at info level, that lower nodes serve no
 	// stats (the KWOK test bed's fake nodes do not), instead of once per scrape.
@@ -144,11 +162,26 @@ func NewProxy(cfg Config) (*Proxy, error) {
 	if cfg.StatsConcurrency <= 0 {
 		cfg.StatsConcurrency = 8
 	}
+	if cfg.StatsRefreshInterval <= 0 {
+		cfg.StatsRefreshInterval = 10 * time.Second
+	}
+	if cfg.StatsMaxAge <= 0 {
+		cfg.StatsMaxAge = 3 * cfg.StatsRefreshInterval
+	}
+	if cfg.StatsMaxAge <= cfg.StatsRefreshInterval {
+		return nil, fmt.Errorf("kubeletapi: StatsMaxAge (%s) must exceed StatsRefreshInterval (%s)", cfg.StatsMaxAge, cfg.StatsRefreshInterval)
+	}
+	if cfg.Clock == nil {
+		cfg.Clock = clock.RealClock{}
+	}
 	core, err := corev1client.NewForConfig(cfg.LowerConfig)
 	if err != nil {
 		return nil, fmt.Errorf("kubeletapi: lower REST client: %w", err)
 	}
-	return &Proxy{cfg: cfg, lower: cfg.LowerClient, rest: core.RESTClient()}, nil
+	p := &Proxy{cfg: cfg, lower: cfg.LowerClient, rest: core.RESTClient(), statsSlots: make(chan struct{}, cfg.StatsConcurrency)}
+	p.summaries = newScrapeCache(p.cacheConfig(), p.collectSummaries)
+	p.resourceMetrics = newScrapeCache(p.cacheConfig(), p.collectMetrics)
+	return p, nil
 }
 
 // lowerName maps an upper pod to its lower pod, making sure a refusal reads as not found.

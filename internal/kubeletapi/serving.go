@@ -19,6 +19,8 @@ import (
 	"k8s.io/client-go/util/certificate"
 	"k8s.io/client-go/util/keyutil"
 	"k8s.io/klog/v2"
+
+	"github.com/tensile-kube/tensile/internal/servingcert"
 )
 
 // ServingConfig configures a Serving. Without CertFile and KeyFile, the certificate is
@@ -55,7 +57,9 @@ type ServingConfig struct {
 
 // Serving provides the kubelet API's TLS configuration and keeps its certificate valid.
 type Serving struct {
-	cfg      ServingConfig
+	cfg ServingConfig
+	// files serves CertFile and KeyFile, reloaded when rotated.
+	files    *servingcert.Files
 	static   *tls.Certificate
 	manager  certificate.Manager
 	interim  *tls.Certificate
@@ -79,11 +83,11 @@ func NewServing(cfg ServingConfig) (*Serving, error) {
 	s := &Serving{cfg: cfg}
 	switch {
 	case cfg.CertFile != "":
-		c, err := tls.LoadX509KeyPair(cfg.CertFile, cfg.KeyFile)
+		files, err := servingcert.New("kubelet-serving", cfg.CertFile, cfg.KeyFile, baseTLSConfig())
 		if err != nil {
-			return nil, fmt.Errorf("kubeletapi: serving certificate: %w", err)
+			return nil, fmt.Errorf("kubeletapi: %w", err)
 		}
-		s.static = &c
+		s.files = files
 	case cfg.SelfSigned:
 		c, err := selfSigned(cfg)
 		if err != nil {
@@ -152,9 +156,13 @@ func servingCSRTemplate(nodeName string, hostnames []string, ips []net.IP) *x509
 }
 
 // Start starts requesting and renewing the certificate, and approving the node's own
-// requests when so configured, until ctx is done. With a given or self-signed
-// certificate there is nothing to do.
+// requests when so configured, or watching the given files, until ctx is done. With a
+// self-signed certificate there is nothing to do.
 func (s *Serving) Start(ctx context.Context) {
+	if s.files != nil {
+		s.files.Run(ctx)
+		return
+	}
 	if s.manager == nil {
 		return
 	}
@@ -171,17 +179,27 @@ func (s *Serving) Start(ctx context.Context) {
 // TLSConfig returns the TLS configuration of the kubelet API server. Client
 // certificates are requested but verified by Auth against the client CA, as kubelet
 // does; HTTP/1.1 only, because exec, attach and port-forward upgrade the connection.
+// Given files are served through internal/servingcert, which reloads them when rotated
+// (after Start).
 func (s *Serving) TLSConfig() *tls.Config {
-	return &tls.Config{
-		MinVersion:     tls.VersionTLS12,
-		ClientAuth:     tls.RequestClientCert,
-		NextProtos:     []string{"http/1.1"},
-		GetCertificate: func(*tls.ClientHelloInfo) (*tls.Certificate, error) { return s.Certificate() },
+	if s.files != nil {
+		return s.files.TLSConfig()
 	}
+	cfg := baseTLSConfig()
+	cfg.GetCertificate = func(*tls.ClientHelloInfo) (*tls.Certificate, error) { return s.Certificate() }
+	return cfg
+}
+
+// baseTLSConfig is the kubelet API's TLS settings, without a certificate.
+func baseTLSConfig() *tls.Config {
+	return &tls.Config{MinVersion: tls.VersionTLS12, ClientAuth: tls.RequestClientCert, NextProtos: []string{"http/1.1"}}
 }
 
 // Certificate returns the certificate served now.
 func (s *Serving) Certificate() (*tls.Certificate, error) {
+	if s.files != nil {
+		return s.files.Current()
+	}
 	if s.static != nil {
 		return s.static, nil
 	}

@@ -15,6 +15,7 @@ import (
 	"net/http"
 	"os"
 	"path/filepath"
+	"strings"
 	"sync/atomic"
 	"testing"
 	"time"
@@ -69,6 +70,24 @@ func TestServingFromFiles(t *testing.T) {
 	} else if want, _ := cert.ParseCertsPEM(certPEM); !got.Equal(want[0]) {
 		t.Errorf("served %v, want the given certificate", got.Subject)
 	}
+
+	// Rotated on disk, the files are served anew once Start watches them.
+	ctx, cancel := context.WithCancel(context.Background())
+	defer cancel()
+	s.Start(ctx)
+	certPEM, keyPEM, err = cert.GenerateSelfSignedCertKey("rotated", []net.IP{net.ParseIP("127.0.0.1")}, nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := os.WriteFile(certFile, certPEM, 0o600); err != nil {
+		t.Fatal(err)
+	}
+	if err := os.WriteFile(keyFile, keyPEM, 0o600); err != nil {
+		t.Fatal(err)
+	}
+	waitFor(t, 20*time.Second, "the rotated certificate", func() bool {
+		return strings.HasPrefix(servedCert(t, s, nil).Subject.CommonName, "rotated@")
+	})
 }
 
 func TestServingSelfSignedIsKept(t *testing.T) {

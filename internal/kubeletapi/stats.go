@@ -19,13 +19,42 @@ import (
 // GetStatsSummary returns the virtual node's /stats/summary: the owned pods' stats as
 // their lower kubelets report them through the lower API server's node proxy, under
 // their upper names, and the selected lower nodes' stats summed as the node's. Pods on
-// lower nodes that serve no stats are listed without usage.
+// lower nodes that serve no stats are listed without usage. The lower nodes' stats come
+// from a cache (see Run); the owned pods are those of the moment.
 func (p *Proxy) GetStatsSummary(ctx context.Context) (*statsv1alpha1.Summary, error) {
-	owned, selected, err := p.scrapeScope(ctx)
+	s, err := p.summaries.get(ctx)
 	if err != nil {
 		return nil, err
 	}
+	owned, err := p.cfg.OwnedPods(ctx)
+	if err != nil {
+		return nil, fmt.Errorf("listing owned pods: %w", err)
+	}
+	return buildSummary(p.cfg.NodeName, s.selected, owned, s.summaries), nil
+}
+
+// summaryScrape is one scrape of the lower nodes' summaries: the selected nodes and,
+// by node, the summaries that answered, reduced to what the virtual node reports.
+type summaryScrape struct {
+	selected  []string
+	summaries map[string]*statsv1alpha1.Summary
+}
+
+// collectSummaries scrapes /stats/summary from every selected lower node and every node
+// of an owned pod. It keeps of each summary the node's stats and the owned pods' stats:
+// a lower node may run hundreds of pods that are not this virtual node's.
+func (p *Proxy) collectSummaries(ctx context.Context) (summaryScrape, error) {
+	owned, selected, err := p.scrapeScope(ctx)
+	if err != nil {
+		return summaryScrape{}, err
+	}
 	raw, failed := p.scrape(ctx, scrapeNodes(selected, owned), func(string) string { return "/stats/summary" }, "application/json")
+	keep := make(map[podKey]bool, len(owned))
+	for _, op := range owned {
+		if op.Lower != nil {
+			keep[podKey{op.Lower.Namespace, op.Lower.Name, string(op.Lower.UID)}] = true
+		}
+	}
 	summaries := make(map[string]*statsv1alpha1.Summary, len(raw))
 	for node, body := range raw {
 		s := &statsv1alpha1.Summary{}
@@ -33,23 +62,53 @@ func (p *Proxy) GetStatsSummary(ctx context.Context) (*statsv1alpha1.Summary, er
 			failed[node] = fmt.Errorf("decoding stats summary: %w", err)
 			continue
 		}
-		summaries[node] = s
+		summaries[node] = keepPods(s, keep)
 	}
 	p.reportScrapeFailures(ctx, &p.noStatsOnce, "/stats/summary", failed)
-	return buildSummary(p.cfg.NodeName, selected, owned, summaries), nil
+	return summaryScrape{selected: selected, summaries: summaries}, nil
 }
 
 // GetMetricsResource returns the virtual node's /metrics/resource, which metrics-server
 // (and so HPA and kubectl top) reads: the owned pods' container_* and pod_* series as
 // their lower kubelets report them, relabelled with upper names, and the node_* series
 // of the selected lower nodes summed. Pods on lower nodes that serve no metrics have no
-// series rather than zero ones.
+// series rather than zero ones. The lower nodes' metrics come from a cache (see Run);
+// the owned pods are those of the moment.
 func (p *Proxy) GetMetricsResource(ctx context.Context) ([]*dto.MetricFamily, error) {
-	owned, selected, err := p.scrapeScope(ctx)
+	s, err := p.resourceMetrics.get(ctx)
 	if err != nil {
 		return nil, err
 	}
+	owned, err := p.cfg.OwnedPods(ctx)
+	if err != nil {
+		return nil, fmt.Errorf("listing owned pods: %w", err)
+	}
+	return mergeResourceMetrics(s.selected, owned, s.perNode, s.failed), nil
+}
+
+// metricsScrape is one scrape of the lower nodes' resource metrics: the selected nodes,
+// by node the families that answered, reduced to what the virtual node reports, and
+// whether some node failed.
+type metricsScrape struct {
+	selected []string
+	perNode  map[string]map[string]*dto.MetricFamily
+	failed   bool
+}
+
+// collectMetrics scrapes the resource metrics of every selected lower node and every
+// node of an owned pod, keeping the node_* series and the owned pods' series.
+func (p *Proxy) collectMetrics(ctx context.Context) (metricsScrape, error) {
+	owned, selected, err := p.scrapeScope(ctx)
+	if err != nil {
+		return metricsScrape{}, err
+	}
 	raw, failed := p.scrape(ctx, scrapeNodes(selected, owned), p.cfg.LowerMetricsPath, "text/plain;version=0.0.4")
+	keep := make(map[[2]string]bool, len(owned))
+	for _, op := range owned {
+		if op.Lower != nil {
+			keep[[2]string{op.Lower.Namespace, op.Lower.Name}] = true
+		}
+	}
 	perNode := make(map[string]map[string]*dto.MetricFamily, len(raw))
 	for node, body := range raw {
 		parser := expfmt.NewTextParser(model.UTF8Validation)
@@ -58,10 +117,10 @@ func (p *Proxy) GetMetricsResource(ctx context.Context) ([]*dto.MetricFamily, er
 			failed[node] = fmt.Errorf("parsing resource metrics: %w", err)
 			continue
 		}
-		perNode[node] = fams
+		perNode[node] = keepSeries(fams, keep)
 	}
 	p.reportScrapeFailures(ctx, &p.noMetricsOnce, "resource metrics", failed)
-	return mergeResourceMetrics(selected, owned, perNode, len(failed) > 0), nil
+	return metricsScrape{selected: selected, perNode: perNode, failed: len(failed) > 0}, nil
 }
 
 // scrapeScope returns the owned pods and the selected lower nodes.
@@ -86,19 +145,27 @@ func (p *Proxy) scrapeScope(ctx context.Context) ([]OwnedPod, []string, error) {
 }
 
 // scrape GETs path(node) from every node's kubelet through the lower API server's node
-// proxy, at most StatsConcurrency at a time and each within StatsTimeout. It returns the
-// bodies of the nodes that answered and the errors of those that did not.
+// proxy, each within StatsTimeout, with at most StatsConcurrency requests in flight for
+// all scrapes of the Proxy together. It returns the bodies of the nodes that answered
+// and the errors of those that did not, including those not asked before ctx ended.
 func (p *Proxy) scrape(ctx context.Context, nodes []string, path func(node string) string, accept string) (map[string][]byte, map[string]error) {
 	var (
 		mu     sync.Mutex
 		wg     sync.WaitGroup
 		bodies = map[string][]byte{}
 		failed = map[string]error{}
-		slots  = make(chan struct{}, p.cfg.StatsConcurrency)
+		slots  = p.statsSlots
 	)
 	for _, node := range nodes {
+		select {
+		case slots <- struct{}{}:
+		case <-ctx.Done():
+			mu.Lock()
+			failed[node] = ctx.Err()
+			mu.Unlock()
+			continue
+		}
 		wg.Add(1)
-		slots <- struct{}{}
 		go func() {
 			defer func() { <-slots; wg.Done() }()
 			ctx, cancel := context.WithTimeout(ctx, p.cfg.StatsTimeout)

@@ -270,3 +270,17 @@ func scrapeNodes(selected []string, owned []OwnedPod) []string {
 	}
 	return sortedKeys(set)
 }
+
+// keepPods reduces a lower node's summary to what the virtual node may report: the
+// node's own stats without its system containers, and the stats of the pods in keep.
+func keepPods(s *statsv1alpha1.Summary, keep map[podKey]bool) *statsv1alpha1.Summary {
+	s.Node.SystemContainers = nil
+	var pods []statsv1alpha1.PodStats // usually few: sized by len(keep), 1,000 nodes cost 300 MB
+	for _, ps := range s.Pods {
+		if keep[podKey{ps.PodRef.Namespace, ps.PodRef.Name, ps.PodRef.UID}] {
+			pods = append(pods, ps)
+		}
+	}
+	s.Pods = pods
+	return s
+}

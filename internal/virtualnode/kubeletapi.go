@@ -98,8 +98,10 @@ func (k *kubeletAPI) nodeOpts() []nodeutil.NodeOpt {
 	}
 }
 
-// start obtains (and keeps renewing) the serving certificate and loads the client CA.
+// start obtains (and keeps renewing) the serving certificate, loads the client CA and
+// keeps the stats and metrics caches fresh while they are scraped.
 func (k *kubeletAPI) start(ctx context.Context) error {
 	k.serving.Start(ctx)
+	go k.Proxy.Run(ctx)
 	return k.auth.Start(ctx)
 }

@@ -7,8 +7,6 @@ import (
 	"fmt"
 	"net"
 	"os"
-	"sync"
-	"time"
 
 	"k8s.io/client-go/util/cert"
 )
@@ -59,72 +57,6 @@ func caOf(chainPEM []byte) ([]byte, error) {
 		return nil, errors.New("the generated chain holds no CA certificate")
 	}
 	return cert.EncodeCertificates(cas...)
-}
-
-// fileCertificate serves a key pair from files and reloads it when they change, so a
-// certificate rotated on disk (for instance by cert-manager into a mounted Secret) is
-// picked up without a restart.
-type fileCertificate struct {
-	certFile, keyFile string
-	checkEvery        time.Duration
-
-	mu        sync.Mutex
-	current   *tls.Certificate
-	modTime   time.Time
-	lastCheck time.Time
-}
-
-// newFileCertificate loads certFile and keyFile, failing early when they are unusable.
-func newFileCertificate(certFile, keyFile string) (*fileCertificate, error) {
-	f := &fileCertificate{certFile: certFile, keyFile: keyFile, checkEvery: 10 * time.Second}
-	if _, err := f.get(time.Now()); err != nil {
-		return nil, err
-	}
-	return f, nil
-}
-
-// GetCertificate is a tls.Config.GetCertificate callback.
-func (f *fileCertificate) GetCertificate(*tls.ClientHelloInfo) (*tls.Certificate, error) {
-	return f.get(time.Now())
-}
-
-func (f *fileCertificate) get(now time.Time) (*tls.Certificate, error) {
-	f.mu.Lock()
-	defer f.mu.Unlock()
-	if f.current != nil && now.Sub(f.lastCheck) < f.checkEvery {
-		return f.current, nil
-	}
-	f.lastCheck = now
-	mod, err := newestModTime(f.certFile, f.keyFile)
-	if err != nil || (f.current != nil && !mod.After(f.modTime)) {
-		if f.current != nil {
-			return f.current, nil // keep serving the last good pair
-		}
-		return nil, err
-	}
-	pair, err := tls.LoadX509KeyPair(f.certFile, f.keyFile)
-	if err != nil {
-		if f.current != nil {
-			return f.current, nil // a half-written rotation: retry at the next check
-		}
-		return nil, fmt.Errorf("loading TLS key pair %s, %s: %w", f.certFile, f.keyFile, err)
-	}
-	f.current, f.modTime = &pair, mod
-	return f.current, nil
-}
-
-func newestModTime(files ...string) (time.Time, error) {
-	var newest time.Time
-	for _, name := range files {
-		st, err := os.Stat(name)
-		if err != nil {
-			return time.Time{}, fmt.Errorf("reading %s: %w", name, err)
-		}
-		if st.ModTime().After(newest) {
-			newest = st.ModTime()
-		}
-	}
-	return newest, nil
 }
 
 func readFile(name string) ([]byte, error) {

@@ -154,7 +154,7 @@ func TestHandler(t *testing.T) {
 			body:       review(t, admissionv1.Create, podResource, map[string]any{"spec": "nope"}),
 			wantStatus: 200, wantCode: 400},
 		{name: "malformed saved constraints from a trusted user are denied",
-			body: reviewAs(t, DefaultTrustedUsers[0], admissionv1.Create, podResource, podWith(func(p *corev1.Pod) {
+			body: reviewAs(t, DefaultTrustedUsers()[0], admissionv1.Create, podResource, podWith(func(p *corev1.Pod) {
 				p.Annotations = map[string]string{constraints.Annotation: "]"}
 			})),
 			wantStatus: 200, wantCode: 400},
@@ -162,7 +162,7 @@ func TestHandler(t *testing.T) {
 		{name: "review without request is a bad request", body: []byte(`{"kind":"AdmissionReview"}`), wantStatus: 400},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
-			h := NewHandler(HandlerConfig{Options: DefaultOptions(), Exclusions: tc.source, TrustedUsers: DefaultTrustedUsers})
+			h := NewHandler(HandlerConfig{Options: DefaultOptions(), Exclusions: tc.source, TrustedUsers: DefaultTrustedUsers()})
 			rec := httptest.NewRecorder()
 			h.ServeHTTP(rec, httptest.NewRequest(http.MethodPost, MutatePath, bytes.NewReader(tc.body)))
 			if rec.Code != tc.wantStatus {

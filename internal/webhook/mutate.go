@@ -29,14 +29,14 @@ import (
 // (virtual-kubelet.io/provider=<provider>:NoSchedule).
 const DefaultProviderTaintKey = vnodeident.TaintProvider
 
-// DefaultIgnoreKeys are the node label keys that describe upper-cluster nodes rather
+// DefaultIgnoreKeys returns the node label keys that describe upper-cluster nodes rather
 // than lower ones: `type` and `kubernetes.io/role` (what marks a virtual node) and
 // `kubernetes.io/hostname` (which names an upper node, and carries the placement
 // exclusions). nodeSelector entries and required node affinity expressions with these
 // keys stay in the upper spec instead of being sent down. They are
 // vnodeident.UpperLabelKeys, so that nothing the virtual node and the scheduler plugin
-// treat as about virtual nodes is sent down.
-var DefaultIgnoreKeys = vnodeident.UpperLabelKeys()
+// treat as about virtual nodes is sent down. Each call returns a new slice.
+func DefaultIgnoreKeys() []string { return vnodeident.UpperLabelKeys() }
 
 // Options configure Mutate.
 type Options struct {
@@ -50,7 +50,7 @@ type Options struct {
 
 // DefaultOptions returns the options the webhook command uses unless told otherwise.
 func DefaultOptions() Options {
-	return Options{IgnoreKeys: slices.Clone(DefaultIgnoreKeys), ProviderTaintKey: DefaultProviderTaintKey}
+	return Options{IgnoreKeys: DefaultIgnoreKeys(), ProviderTaintKey: DefaultProviderTaintKey}
 }
 
 // Drift lists, one sentence each, where o departs from what the virtual node and the

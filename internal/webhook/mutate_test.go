@@ -1,7 +1,7 @@
 package webhook
 
 import (
-	"slices"
+	"strings"
 	"testing"
 
 	"github.com/google/go-cmp/cmp"
@@ -248,15 +248,32 @@ func TestOptionsDrift(t *testing.T) {
 		want int
 	}{
 		{"defaults", DefaultOptions(), 0},
-		{"an extra key", Options{IgnoreKeys: append(slices.Clone(DefaultIgnoreKeys), "example.com/pool")}, 0},
+		{"an extra key", Options{IgnoreKeys: append(DefaultIgnoreKeys(), "example.com/pool")}, 0},
 		{"hostname sent down", Options{IgnoreKeys: []string{"type", "kubernetes.io/role"}}, 1},
 		{"nothing kept above", Options{}, 3},
-		{"another taint", Options{IgnoreKeys: DefaultIgnoreKeys, ProviderTaintKey: "example.com/virtual"}, 1},
+		{"another taint", Options{IgnoreKeys: DefaultIgnoreKeys(), ProviderTaintKey: "example.com/virtual"}, 1},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
 			if got := tc.opts.Drift(); len(got) != tc.want {
 				t.Errorf("Drift() = %q, want %d notes", got, tc.want)
 			}
 		})
+	}
+}
+
+// TestDefaultsAreCopies: a caller that changes a default it was given changes no one
+// else's.
+func TestDefaultsAreCopies(t *testing.T) {
+	for name, get := range map[string]func() []string{
+		"DefaultIgnoreKeys":   DefaultIgnoreKeys,
+		"DefaultTrustedUsers": DefaultTrustedUsers,
+		"DefaultOptions":      func() []string { return DefaultOptions().IgnoreKeys },
+	} {
+		want := strings.Join(get(), ",")
+		got := get()
+		got[0] = "changed"
+		if again := strings.Join(get(), ","); again != want {
+			t.Errorf("%s after a caller changed its copy: %q, want %q", name, again, want)
+		}
 	}
 }

@@ -31,10 +31,13 @@ const SealAnnotation = "tensile.dev/lower-constraints-seal"
 // components only.
 var UserAnnotations = []string{vnodeident.AnnotationDaemonSetPods}
 
-// DefaultTrustedUsers are the users whose pods keep the tensile.dev annotations they
+// DefaultTrustedUsers returns the users whose pods keep the tensile.dev annotations they
 // were created with: the descheduler's ServiceAccount in manifests/descheduler, whose
 // replacements of bare pods copy the constraints the webhook saved on the original.
-var DefaultTrustedUsers = []string{"system:serviceaccount:kube-system:tensile-descheduler"}
+// Each call returns a new slice.
+func DefaultTrustedUsers() []string {
+	return []string{"system:serviceaccount:kube-system:tensile-descheduler"}
+}
 
 // Sealer computes and checks SealAnnotation values with a key of its own.
 type Sealer struct {

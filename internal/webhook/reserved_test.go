@@ -46,7 +46,7 @@ func admit(t *testing.T, h *Handler, user string, pod *corev1.Pod) (*corev1.Pod,
 }
 
 func TestReservedAnnotations(t *testing.T) {
-	h := NewHandler(HandlerConfig{Options: DefaultOptions(), TrustedUsers: DefaultTrustedUsers})
+	h := NewHandler(HandlerConfig{Options: DefaultOptions(), TrustedUsers: DefaultTrustedUsers()})
 	userPod := func() *corev1.Pod {
 		return podWith(func(p *corev1.Pod) {
 			p.Annotations = map[string]string{}
@@ -106,7 +106,7 @@ func TestReservedAnnotations(t *testing.T) {
 		}
 	})
 	t.Run("a trusted user's annotations are kept", func(t *testing.T) {
-		got, warnings := admit(t, h, DefaultTrustedUsers[0], userPod())
+		got, warnings := admit(t, h, DefaultTrustedUsers()[0], userPod())
 		if got.Annotations[constraints.Annotation] != forged[constraints.Annotation] || got.Annotations[placement.OriginalNameAnnotation] != "victim" {
 			t.Errorf("annotations %v", got.Annotations)
 		}

@@ -14,6 +14,7 @@ import (
 	"k8s.io/klog/v2"
 
 	"github.com/tensile-kube/tensile/internal/opsserver"
+	"github.com/tensile-kube/tensile/internal/servingcert"
 )
 
 // Config configures a Server.
@@ -79,7 +80,7 @@ func (s *Server) Ready() bool {
 // Run serves until ctx ends, then shuts down gracefully.
 func (s *Server) Run(ctx context.Context) error {
 	logger := klog.FromContext(ctx)
-	tlsCfg, ca, err := s.tlsConfig()
+	tlsCfg, ca, err := s.tlsConfig(ctx)
 	if err != nil {
 		return err
 	}
@@ -126,8 +127,9 @@ func (s *Server) Run(ctx context.Context) error {
 }
 
 // tlsConfig loads or generates the serving certificate and returns the CA the
-// registration should trust (nil when unknown).
-func (s *Server) tlsConfig() (*tls.Config, []byte, error) {
+// registration should trust (nil when unknown). Given files are reloaded when rotated,
+// until ctx is done.
+func (s *Server) tlsConfig(ctx context.Context) (*tls.Config, []byte, error) {
 	cfg := &tls.Config{MinVersion: tls.VersionTLS12}
 	if s.cfg.CertFile == "" {
 		pair, ca, err := SelfSigned(s.cfg.CertDNSNames, s.cfg.CertIPs)
@@ -137,16 +139,16 @@ func (s *Server) tlsConfig() (*tls.Config, []byte, error) {
 		cfg.Certificates = []tls.Certificate{pair}
 		return cfg, ca, nil
 	}
-	fc, err := newFileCertificate(s.cfg.CertFile, s.cfg.KeyFile)
+	files, err := servingcert.New("webhook-serving", s.cfg.CertFile, s.cfg.KeyFile, cfg)
 	if err != nil {
 		return nil, nil, err
 	}
-	cfg.GetCertificate = fc.GetCertificate
+	files.Run(ctx)
 	if s.cfg.CABundleFile == "" {
-		return cfg, nil, nil
+		return files.TLSConfig(), nil, nil
 	}
 	ca, err := readFile(s.cfg.CABundleFile)
-	return cfg, ca, err
+	return files.TLSConfig(), ca, err
 }
 
 // register makes the registration trust ca: creating or updating it when managed,

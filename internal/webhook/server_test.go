@@ -8,9 +8,9 @@ import (
 	"encoding/json"
 	"net"
 	"net/http"
-	"os"
 	"path/filepath"
 	"strconv"
+	"strings"
 	"testing"
 	"time"
 
@@ -144,35 +144,45 @@ func TestSelfSignedVerifies(t *testing.T) {
 	}
 }
 
-func TestFileCertificateReloads(t *testing.T) {
+// TestServerGivenFiles: with given files the server serves them through
+// internal/servingcert (which reloads them when rotated, tested there).
+func TestServerGivenFiles(t *testing.T) {
 	dir := t.TempDir()
 	certFile, keyFile := filepath.Join(dir, "tls.crt"), filepath.Join(dir, "tls.key")
-	write := func(host string) {
-		c, k, err := cert.GenerateSelfSignedCertKey(host, nil, nil)
-		if err != nil {
-			t.Fatal(err)
-		}
-		if err := cert.WriteCert(certFile, c); err != nil {
-			t.Fatal(err)
-		}
-		if err := keyutil.WriteKey(keyFile, k); err != nil {
-			t.Fatal(err)
-		}
-	}
-	write("first")
-	fc, err := newFileCertificate(certFile, keyFile)
+	pair, _, err := SelfSigned([]string{"given"}, nil)
+	noErr(t, err)
+	keyPEM, err := keyutil.MarshalPrivateKeyToPEM(pair.PrivateKey)
+	noErr(t, err)
+	certPEM, err := cert.EncodeCertificates(pair.Leaf)
+	noErr(t, err)
+	noErr(t, cert.WriteCert(certFile, certPEM))
+	noErr(t, keyutil.WriteKey(keyFile, keyPEM))
+	s, err := NewServer(Config{Handler: NewHandler(HandlerConfig{}), Addr: "127.0.0.1:0", CertFile: certFile, KeyFile: keyFile})
 	if err != nil {
 		t.Fatal(err)
 	}
-	first, _ := fc.get(time.Now())
-	write("second")
-	later := time.Now().Add(time.Hour)
-	_ = os.Chtimes(certFile, later, later)
-	second, _ := fc.get(time.Now().Add(time.Minute))
-	if bytes.Equal(first.Certificate[0], second.Certificate[0]) {
-		t.Error("rotated certificate not picked up")
+	ctx, cancel := context.WithCancel(context.Background())
+	defer cancel()
+	cfg, _, err := s.tlsConfig(ctx)
+	if err != nil {
+		t.Fatal(err)
 	}
-	if _, err := newFileCertificate(filepath.Join(dir, "nope"), keyFile); err == nil {
+	l, err := tls.Listen("tcp", "127.0.0.1:0", cfg)
+	if err != nil {
+		t.Fatal(err)
+	}
+	srv := &http.Server{Handler: http.NotFoundHandler(), ReadHeaderTimeout: 5 * time.Second}
+	go func() { _ = srv.Serve(l) }()
+	defer srv.Close()
+	conn, err := tls.Dial("tcp", l.Addr().String(), &tls.Config{InsecureSkipVerify: true}) //nolint:gosec // the test inspects what is served
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer conn.Close()
+	if got := conn.ConnectionState().PeerCertificates[0].Subject.CommonName; !strings.HasPrefix(got, "given@") {
+		t.Errorf("served %q, want the given certificate", got)
+	}
+	if _, _, err := (&Server{cfg: Config{CertFile: filepath.Join(dir, "nope"), KeyFile: keyFile}}).tlsConfig(ctx); err == nil {
 		t.Error("missing certificate accepted")
 	}
 }
@@ -257,5 +267,12 @@ func TestServerEndToEnd(t *testing.T) {
 	cancel()
 	if err := <-done; err != nil {
 		t.Errorf("Run: %v", err)
+	}
+}
+
+func noErr(t *testing.T, err error) {
+	t.Helper()
+	if err != nil {
+		t.Fatal(err)
 	}
 }
