@@ -126,6 +126,37 @@ cluster_running() {
   [ -f "$(kubeconfig "$1")" ] && kubectl --kubeconfig "$(kubeconfig "$1")" get --raw /readyz >/dev/null 2>&1
 }
 
+# dead_component prints the first process kwokctl started for cluster $1 that no longer
+# runs, and fails when all run.
+dead_component() {
+  local f
+  for f in "$KWOK_WORKDIR/clusters/$1/pids/"*.pid; do
+    kill -0 "$(cat "$f")" 2>/dev/null || { basename "$f" .pid; return 0; }
+  done
+  return 1
+}
+
+# ensure_controllers makes sure cluster $1's processes outlive kube-controller-manager's
+# start-up wait (~20 s). On a loaded machine it exits for good when its API server is
+# not healthy by then, and kwokctl's binary runtime does not restart it: the cluster
+# would have no ServiceAccounts (pods are refused), no Job or node lifecycle
+# controller. Such a cluster is stopped and started again, up to three times.
+ensure_controllers() {
+  local name=$1 attempt i dead
+  for attempt in 1 2 3; do
+    dead=""
+    for i in $(seq 25); do
+      if dead=$(dead_component "$name"); then break; fi
+      sleep 1
+    done
+    [ -z "$dead" ] && return 0
+    echo "testbed: $name: $dead exited; restarting the cluster (attempt $attempt)" >&2
+    kwokctl stop cluster --name "$name" >/dev/null 2>&1 || true
+    kwokctl start cluster --name "$name" >/dev/null 2>&1 || true
+  done
+  die "$name: $dead exits after every start"
+}
+
 create_cluster() {
   local name=$1
   if cluster_running "$name"; then
@@ -152,6 +183,7 @@ create_cluster() {
     fi
     echo "testbed: creating $name failed (attempt $attempt); retrying" >&2
   done
+  ensure_controllers "$name"
   # kwokctl names the context kwok-<name>; keep it, it is the only one in the file.
   echo "testbed: $name up ($(kubectl --kubeconfig "$(kubeconfig "$name")" config view -o jsonpath='{.clusters[0].cluster.server}'))"
 }

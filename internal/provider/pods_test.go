@@ -5,6 +5,7 @@ import (
 	"slices"
 	"strings"
 	"testing"
+	"time"
 
 	"github.com/google/go-cmp/cmp"
 	"github.com/virtual-kubelet/virtual-kubelet/errdefs"
@@ -612,6 +613,7 @@ func TestNewValidates(t *testing.T) {
 		{"no owned lower informers", func(c *provider.Config) { c.LowerOwnedInformers = nil }},
 		{"no lower events", func(c *provider.Config) { c.LowerEvents = nil }},
 		{"no recorder", func(c *provider.Config) { c.Recorder = nil }},
+		{"retry cap below the base delay", func(c *provider.Config) { c.RetryBaseDelay, c.RetryMaxDelay = time.Second, time.Millisecond }},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
 			cfg := valid

@@ -8,6 +8,7 @@ package provider
 import (
 	"context"
 	"errors"
+	"fmt"
 	"sync"
 	"time"
 
@@ -57,6 +58,11 @@ type Config struct {
 	LowerServiceAccountToken bool
 	// Workers is the number of status workers; default 8.
 	Workers int
+	// RetryBaseDelay and RetryMaxDelay bound the backoff of pods created or updated
+	// again after a passing lower error (the redrive queue): the delay doubles from the
+	// base up to the cap, so work resumes at most RetryMaxDelay after an outage ends.
+	// Defaults: 100ms and one minute.
+	RetryBaseDelay, RetryMaxDelay time.Duration
 }
 
 // Provider implements virtual-kubelet's PodLifecycleHandler and PodNotifier.
@@ -109,6 +115,15 @@ func New(cfg Config) (*Provider, error) {
 	if cfg.Workers <= 0 {
 		cfg.Workers = 8
 	}
+	if cfg.RetryBaseDelay <= 0 {
+		cfg.RetryBaseDelay = DefaultRetryBaseDelay
+	}
+	if cfg.RetryMaxDelay <= 0 {
+		cfg.RetryMaxDelay = DefaultRetryMaxDelay
+	}
+	if cfg.RetryMaxDelay < cfg.RetryBaseDelay {
+		return nil, fmt.Errorf("provider: the retry cap %v is below the base delay %v", cfg.RetryMaxDelay, cfg.RetryBaseDelay)
+	}
 	p := &Provider{
 		cfg:       cfg,
 		lowerPods: cfg.LowerInformers.Core().V1().Pods().Lister(),
@@ -117,7 +132,7 @@ func New(cfg Config) (*Provider, error) {
 		anchors:   cfg.LowerOwnedInformers.Coordination().V1().Leases().Lister(),
 		queue: workqueue.NewTypedRateLimitingQueueWithConfig(workqueue.DefaultTypedControllerRateLimiter[string](),
 			workqueue.TypedRateLimitingQueueConfig[string]{Name: "pod_status"}),
-		redrive: newRedriveQueue(),
+		redrive: newRedriveQueue(cfg.RetryBaseDelay, cfg.RetryMaxDelay),
 		start:   time.Now(),
 	}
 	pcs := cfg.LowerInformers.Scheduling().V1().PriorityClasses().Lister()

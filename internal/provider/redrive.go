@@ -66,18 +66,31 @@ func (p *Provider) settle(ctx context.Context, op string, upper *corev1.Pod, err
 }
 
 // permanent reports whether the lower cluster refused a pod in a way no retry fixes: the
-// pod is invalid there, or its admission forbids it (a policy; a quota that may free up
-// and our own missing RBAC are not permanent).
+// pod is invalid there, or its admission forbids it (a policy; see passingForbidden for
+// the refusals that pass).
 func permanent(err error) bool {
 	switch {
 	case errdefs.IsInvalidInput(err), apierrors.IsInvalid(err), apierrors.IsBadRequest(err):
 		return true
 	case apierrors.IsForbidden(err):
 		msg := err.Error()
-		return !strings.Contains(msg, "exceeded quota") && !strings.Contains(msg, "cannot create resource") &&
-			!strings.Contains(msg, "cannot update resource") && !strings.Contains(msg, "cannot get resource")
+		for _, passing := range passingForbidden {
+			if strings.Contains(msg, passing) {
+				return false
+			}
+		}
+		return true
 	}
 	return false
+}
+
+// passingForbidden are the parts of Forbidden messages that a retry may see pass: a
+// quota that may free up, our own missing RBAC, and the ServiceAccount admission's
+// refusal while the lower namespace's default ServiceAccount is not made yet (the lower
+// controller manager makes it right after the namespace, or once it runs again).
+var passingForbidden = []string{
+	"exceeded quota", "cannot create resource", "cannot update resource", "cannot get resource",
+	"error looking up service account",
 }
 
 // fail reports a permanent refusal as a kubelet reports a pod it rejects, on a copy:
@@ -134,11 +147,18 @@ func (p *Provider) redrivesUID(key string, uid types.UID) bool {
 	return ok && v.(types.UID) == uid
 }
 
+// Default backoff of the redrive queue (Config.RetryBaseDelay, Config.RetryMaxDelay).
+const (
+	DefaultRetryBaseDelay = 100 * time.Millisecond
+	DefaultRetryMaxDelay  = time.Minute
+)
+
 // newRedriveQueue is the queue of pods to create or update again: backoff per pod from
-// 100ms, capped at one minute, so work resumes within a minute of an outage's end.
-func newRedriveQueue() workqueue.TypedRateLimitingInterface[string] {
+// base, capped at limit, so work resumes within limit of an outage's end. Each retry
+// counts in workqueue_retries_total{name="pod_redrive"}.
+func newRedriveQueue(base, limit time.Duration) workqueue.TypedRateLimitingInterface[string] {
 	return workqueue.NewTypedRateLimitingQueueWithConfig(
-		workqueue.NewTypedItemExponentialFailureRateLimiter[string](100*time.Millisecond, time.Minute),
+		workqueue.NewTypedItemExponentialFailureRateLimiter[string](base, limit),
 		workqueue.TypedRateLimitingQueueConfig[string]{Name: "pod_redrive"})
 }
 

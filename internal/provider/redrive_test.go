@@ -35,6 +35,8 @@ func TestCreatePodPassingLowerErrors(t *testing.T) {
 		{"internal error", apierrors.NewInternalError(errors.New("etcd leader changed"))},
 		{"timeout", apierrors.NewTimeoutError("request did not complete", 1)},
 		{"quota", apierrors.NewForbidden(gr, "web", errors.New("exceeded quota: pods"))},
+		{"default ServiceAccount not made yet", apierrors.NewForbidden(gr, "web",
+			errors.New(`error looking up service account app/default: serviceaccount "default" not found`))},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
 			e := newEnv(t, owner, upperDeps(), nil)

@@ -16,6 +16,7 @@ import (
 	"k8s.io/apimachinery/pkg/util/validation"
 	cliflag "k8s.io/component-base/cli/flag"
 
+	"github.com/tensile-kube/tensile/internal/provider"
 	"github.com/tensile-kube/tensile/internal/translate"
 	"github.com/tensile-kube/tensile/pkg/vnodeident"
 )
@@ -39,6 +40,8 @@ type Options struct {
 
 	Workers               int
 	MinStatusInterval     time.Duration
+	RetryBaseDelay        time.Duration
+	RetryMaxDelay         time.Duration
 	UpperClusterID        string
 	LowerNamespace        string
 	LowerSAToken          bool
@@ -73,6 +76,8 @@ func NewOptions() *Options {
 		Architecture:         "amd64",
 		Workers:              16,
 		MinStatusInterval:    time.Second,
+		RetryBaseDelay:       provider.DefaultRetryBaseDelay,
+		RetryMaxDelay:        provider.DefaultRetryMaxDelay,
 		PublishSummary:       true,
 		LowerNamespace:       translate.PlaceholderNamespace,
 		LowerSAToken:         true,
@@ -103,6 +108,8 @@ func (o *Options) AddFlags(fs *pflag.FlagSet) {
 	fs.StringVar(&o.Architecture, "arch", o.Architecture, "Architecture the node reports (kubernetes.io/arch).")
 	fs.IntVar(&o.Workers, "workers", o.Workers, "Concurrent pod workers (upper->lower and status).")
 	fs.DurationVar(&o.MinStatusInterval, "min-status-interval", o.MinStatusInterval, "Shortest interval between two node status writes caused by capacity changes.")
+	fs.DurationVar(&o.RetryBaseDelay, "retry-base-delay", o.RetryBaseDelay, "First delay before a pod's failed create, update, delete or status write is tried again; it doubles on each failure up to --retry-max-delay. No retry is ever abandoned.")
+	fs.DurationVar(&o.RetryMaxDelay, "retry-max-delay", o.RetryMaxDelay, "Cap of the retry delay: pod work resumes at most this long after the lower cluster returns from an outage. Shorter caps cost more failed requests during an outage.")
 	fs.StringVar(&o.UpperClusterID, "upper-cluster-id", o.UpperClusterID, "Identifier of the upper cluster in ownership labels. Empty: the UID of its kube-system namespace.")
 	fs.StringVar(&o.LowerNamespace, "lower-namespace", o.LowerNamespace, "Lower namespace of each upper namespace, a template: {namespace} once, and optionally {cluster} (the upper cluster ID) and {node} (--nodename). \"{namespace}-{cluster}\" keeps several upper clusters apart in one lower cluster; put {node} in it (\"{namespace}-{node}\") when two virtual nodes of one upper cluster can join the same lower cluster, which {cluster} alone does not keep apart.")
 	fs.BoolVar(&o.LowerSAToken, "lower-service-account-token", o.LowerSAToken, "Give pods that have a service-account token above a token of the lower ServiceAccount of the same name below (created if missing). False: no token below. Upper tokens never go down.")
@@ -149,6 +156,9 @@ func (o *Options) Validate() error {
 	}
 	if o.Workers <= 0 {
 		errs = append(errs, errors.New("--workers must be positive"))
+	}
+	if o.RetryBaseDelay <= 0 || o.RetryMaxDelay < o.RetryBaseDelay {
+		errs = append(errs, fmt.Errorf("--retry-base-delay (%v) must be positive and at most --retry-max-delay (%v)", o.RetryBaseDelay, o.RetryMaxDelay))
 	}
 	if _, err := o.Taints(); err != nil {
 		errs = append(errs, err)

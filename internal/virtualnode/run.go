@@ -195,6 +195,7 @@ func runNode(ctx context.Context, o *Options, c *clusters, ready *atomic.Bool) e
 			Owner: c.owner, Upper: c.upper, Lower: c.lower, UpperPods: pc.Pods, Reflectors: reflectors,
 			LowerInformers: inf.lower, LowerOwnedInformers: inf.lowerOwned, LowerEvents: inf.lowerEvents,
 			Recorder: recorder, LowerServiceAccountToken: o.LowerSAToken, Workers: o.Workers,
+			RetryBaseDelay: o.RetryBaseDelay, RetryMaxDelay: o.RetryMaxDelay,
 		})
 		if err != nil {
 			return nil, nil, err
@@ -208,7 +209,7 @@ func runNode(ctx context.Context, o *Options, c *clusters, ready *atomic.Bool) e
 		cfg.SkipDownwardAPIResolution = true // upper Service env vars must not be baked into lower pods
 		cfg.EventRecorder = withoutProviderSuccess{recorder}
 		return nil
-	}, nodeutil.WithPodControllerConfigOverrides(perItemBackoff)}, api.nodeOpts()...)...)
+	}, nodeutil.WithPodControllerConfigOverrides(perItemBackoff(o.RetryBaseDelay, o.RetryMaxDelay))}, api.nodeOpts()...)...)
 	if err != nil {
 		return err
 	}
@@ -247,36 +248,41 @@ func runNode(ctx context.Context, o *Options, c *clusters, ready *atomic.Bool) e
 // client QPS flags, and failures still back off per item. Its default retry policy
 // forgets a key for good after 20 tries (about 6.5 minutes of backoff): an upper pod
 // deleted during a longer lower outage would never be deleted below. Here no queue
-// gives up (retryForever).
-func perItemBackoff(c *node.PodControllerConfig) error {
-	limiter := func() workqueue.TypedRateLimiter[any] {
-		return workqueue.NewTypedItemExponentialFailureRateLimiter[any](5*time.Millisecond, maxRetryDelay)
+// gives up (retryForever), and the delays are capped at limit (--retry-max-delay).
+func perItemBackoff(base, limit time.Duration) func(c *node.PodControllerConfig) error {
+	return func(c *node.PodControllerConfig) error {
+		limiter := func() workqueue.TypedRateLimiter[any] {
+			return workqueue.NewTypedItemExponentialFailureRateLimiter[any](5*time.Millisecond, limit)
+		}
+		c.SyncPodsFromKubernetesRateLimiter = limiter()
+		c.DeletePodsFromKubernetesRateLimiter = limiter()
+		c.SyncPodStatusFromProviderRateLimiter = limiter()
+		c.SyncPodsFromKubernetesShouldRetryFunc = retryForever("sync_pods_from_kubernetes", base, limit)
+		c.DeletePodsFromKubernetesShouldRetryFunc = retryForever("delete_pods_from_kubernetes", base, limit)
+		c.SyncPodStatusFromProviderShouldRetryFunc = retryForever("sync_pod_status_from_provider", base, limit)
+		return nil
 	}
-	c.SyncPodsFromKubernetesRateLimiter = limiter()
-	c.DeletePodsFromKubernetesRateLimiter = limiter()
-	c.SyncPodStatusFromProviderRateLimiter = limiter()
-	c.SyncPodsFromKubernetesShouldRetryFunc = retryForever("sync_pods_from_kubernetes")
-	c.DeletePodsFromKubernetesShouldRetryFunc = retryForever("delete_pods_from_kubernetes")
-	c.SyncPodStatusFromProviderShouldRetryFunc = retryForever("sync_pod_status_from_provider")
-	return nil
 }
 
-// maxRetryDelay caps the backoff of every retried pod: work resumes at most this long
-// after an outage ends.
-const maxRetryDelay = time.Minute
+// conflictRetryCap caps the delay of a status update that lost a resourceVersion race:
+// the next try usually succeeds, and waiting long only delays the status.
+const conflictRetryCap = 12800 * time.Millisecond
 
 // retryForever is a retry policy that never abandons a key: the delay doubles from
-// 100ms up to maxRetryDelay. A status update that lost a resourceVersion race
-// (virtual-kubelet writes with its informer copy's resourceVersion, which lags under
-// load) doubles from 100ms up to 12.8s instead. Each retry is counted by queue and
+// base up to limit. A status update that lost a resourceVersion race (virtual-kubelet
+// writes with its informer copy's resourceVersion, which lags under load) is capped at
+// conflictRetryCap instead, when that is shorter. Each retry is counted by queue and
 // reason (tensile_virtual_node_pod_retries_total).
-func retryForever(queue string) func(ctx context.Context, key string, timesTried int, added time.Time, err error) (*time.Duration, error) {
+func retryForever(queue string, base, limit time.Duration) func(ctx context.Context, key string, timesTried int, added time.Time, err error) (*time.Duration, error) {
 	return func(_ context.Context, _ string, timesTried int, _ time.Time, err error) (*time.Duration, error) {
-		limit := maxRetryDelay
+		ceiling := limit
 		if apierrors.IsConflict(err) {
-			limit = 12800 * time.Millisecond
+			ceiling = min(limit, conflictRetryCap)
 		}
-		d := min(100*time.Millisecond<<min(timesTried, 10), limit)
+		d := ceiling
+		if shift := min(timesTried, 30); base<<shift < ceiling && base<<shift > 0 {
+			d = base << shift
+		}
 		podRetries.WithLabelValues(queue, string(apierrors.ReasonForError(err))).Inc()
 		return &d, nil
 	}
@@ -284,7 +290,7 @@ func retryForever(queue string) func(ctx context.Context, key string, timesTried
 
 var podRetries = metrics.NewCounterVec(&metrics.CounterOpts{
 	Namespace: "tensile", Subsystem: "virtual_node", Name: "pod_retries_total",
-	Help: "Pod work items retried by virtual-kubelet's queues (none is ever abandoned; the delay is capped at one minute), by queue and the API reason of the error (empty when it is not an API error).",
+	Help: "Pod work items retried by virtual-kubelet's queues (none is ever abandoned; the delay is capped at --retry-max-delay, one minute by default), by queue and the API reason of the error (empty when it is not an API error).",
 }, []string{"queue", "reason"})
 
 func init() { legacyregistry.MustRegister(podRetries) }
