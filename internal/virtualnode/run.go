@@ -342,15 +342,17 @@ type informerSet struct {
 
 func newInformers(c *clusters) *informerSet {
 	owned := c.owner.Selector().String()
+	strip := informers.WithTransform(withoutManagedFields)
 	return &informerSet{
-		upper: informers.NewSharedInformerFactory(c.upper, 0),
-		lower: informers.NewSharedInformerFactory(c.lower, 0),
+		upper: informers.NewSharedInformerFactoryWithOptions(c.upper, 0, strip),
+		// Every lower pod, for the capacity model: those not ours keep only what it reads.
+		lower: informers.NewSharedInformerFactoryWithOptions(c.lower, 0, informers.WithTransform(lowerTransform(c.owner))),
 		// Events of pods only: the lower cluster's node and other events are not ours.
-		lowerEvents: informers.NewSharedInformerFactoryWithOptions(c.lower, 0,
+		lowerEvents: informers.NewSharedInformerFactoryWithOptions(c.lower, 0, strip,
 			informers.WithTweakListOptions(func(o *metav1.ListOptions) {
 				o.FieldSelector = fields.OneTermEqualSelector("involvedObject.kind", "Pod").String()
 			})),
-		lowerOwned: informers.NewSharedInformerFactoryWithOptions(c.lower, 0,
+		lowerOwned: informers.NewSharedInformerFactoryWithOptions(c.lower, 0, strip,
 			informers.WithTweakListOptions(func(o *metav1.ListOptions) { o.LabelSelector = owned })),
 	}
 }
