@@ -27,6 +27,7 @@ import (
 	"k8s.io/client-go/tools/record"
 	"k8s.io/client-go/util/workqueue"
 	"k8s.io/klog/v2"
+	"k8s.io/utils/clock"
 
 	"github.com/tensile-kube/tensile/pkg/reflector"
 	"github.com/tensile-kube/tensile/pkg/translate"
@@ -62,6 +63,9 @@ type Config struct {
 	ReflectSystemServices bool
 	// Workers is the number of status workers; default 8.
 	Workers int
+	// Clock tells the time of the status path (when a write the upper pod cache has not
+	// shown is written again); nil means the real clock.
+	Clock clock.PassiveClock
 }
 
 // dependency is what the provider needs of a reflector: track a pod's uses, ensure one
@@ -100,8 +104,7 @@ type Provider struct {
 	// redriving their UIDs (see settle).
 	redrive   workqueue.TypedRateLimitingInterface[string]
 	redriving sync.Map
-	notify    func(*corev1.Pod)
-	sent      sync.Map // upper pod key -> sentStatus
+	status    *statusWriter // writes every upper pod status
 	start     time.Time
 }
 
@@ -126,6 +129,9 @@ func New(cfg Config) (*Provider, error) {
 	if cfg.Workers <= 0 {
 		cfg.Workers = 8
 	}
+	if cfg.Clock == nil {
+		cfg.Clock = clock.RealClock{}
+	}
 	p := &Provider{
 		cfg:        cfg,
 		lowerPods:  cfg.LowerInformers.Core().V1().Pods().Lister(),
@@ -134,7 +140,8 @@ func New(cfg Config) (*Provider, error) {
 		queue: workqueue.NewTypedRateLimitingQueueWithConfig(workqueue.DefaultTypedControllerRateLimiter[string](),
 			workqueue.TypedRateLimitingQueueConfig[string]{Name: "pod_status"}),
 		redrive: newRedriveQueue(),
-		start:   time.Now(),
+		status:  newStatusWriter(cfg.Upper, cfg.Clock),
+		start:   cfg.Clock.Now(),
 	}
 	pcs := cfg.LowerInformers.Scheduling().V1().PriorityClasses().Lister()
 	p.priorities = func(name string) bool { _, err := pcs.Get(name); return err == nil }

@@ -262,9 +262,10 @@ func perItemBackoff(c *node.PodControllerConfig) error {
 const maxRetryDelay = time.Minute
 
 // retryForever is a retry policy that never abandons a key: the delay doubles from
-// 100ms up to maxRetryDelay. A status update that lost a resourceVersion race
-// (virtual-kubelet writes with its informer copy's resourceVersion, which lags under
-// load) doubles from 100ms up to 12.8s instead. Each retry is counted by queue and
+// 100ms up to maxRetryDelay. A write that lost a resourceVersion race doubles from
+// 100ms up to 12.8s instead (pod statuses no longer go through virtual-kubelet's
+// writer, which lost such races: the provider patches them itself, see
+// docs/virtual-node.md "The status path"). Each retry is counted by queue and
 // reason (tensile_virtual_node_pod_retries_total).
 func retryForever(queue string) func(ctx context.Context, key string, timesTried int, added time.Time, err error) (*time.Duration, error) {
 	return func(_ context.Context, _ string, timesTried int, _ time.Time, err error) (*time.Duration, error) {
