@@ -124,12 +124,22 @@ func (e *env) factories() []informers.SharedInformerFactory {
 	return []informers.SharedInformerFactory{e.upperF, e.lowerF, e.lowerOwnedF, e.lowerEventsF}
 }
 
-// run registers a recording status callback (starting the status workers) and runs the
-// provider until the test ends.
+// run starts the status workers and runs the provider until the test ends. It returns
+// the upper pods as each status write (a patch of pods/status) left them.
 func (e *env) run(t *testing.T) *notifications {
 	t.Helper()
 	n := &notifications{}
-	e.p.NotifyPods(e.ctx, n.add)
+	e.upper.PrependReactor("patch", "pods", func(a clienttesting.Action) (bool, runtime.Object, error) {
+		if a.GetSubresource() != "status" {
+			return false, nil, nil
+		}
+		handled, obj, err := clienttesting.ObjectReaction(e.upper.Tracker())(a)
+		if p, ok := obj.(*corev1.Pod); ok && err == nil {
+			n.add(p)
+		}
+		return handled, obj, err
+	})
+	e.p.NotifyPods(e.ctx, func(*corev1.Pod) { t.Error("the provider used virtual-kubelet's status callback") })
 	e.runDone = make(chan struct{})
 	go func() {
 		defer close(e.runDone)
@@ -138,7 +148,7 @@ func (e *env) run(t *testing.T) *notifications {
 	return n
 }
 
-// notifications records the pods handed to the PodNotifier callback.
+// notifications records the upper pods as status writes left them.
 type notifications struct {
 	mu   sync.Mutex
 	pods []*corev1.Pod
@@ -150,7 +160,7 @@ func (n *notifications) add(p *corev1.Pod) {
 	n.pods = append(n.pods, p.DeepCopy())
 }
 
-// find returns the last notified pod that satisfies match.
+// find returns the last written pod that satisfies match.
 func (n *notifications) find(match func(*corev1.Pod) bool) *corev1.Pod {
 	n.mu.Lock()
 	defer n.mu.Unlock()

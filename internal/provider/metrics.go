@@ -26,7 +26,7 @@ var (
 	})
 	statusRepairs = metrics.NewCounter(&metrics.CounterOpts{
 		Namespace: "tensile", Subsystem: "virtual_node", Name: "status_repairs_total",
-		Help: "Upper pod statuses written directly because a status handed to virtual-kubelet was not written.",
+		Help: "Upper pod statuses written again because the upper pod cache did not show the previous write within 5 s.",
 	})
 	// PodsManaged is the number of lower pods this virtual node owns; the command sets
 	// it from the provider's cache.

@@ -9,7 +9,6 @@ import (
 
 	"github.com/virtual-kubelet/virtual-kubelet/errdefs"
 	corev1 "k8s.io/api/core/v1"
-	apiequality "k8s.io/apimachinery/pkg/api/equality"
 	apierrors "k8s.io/apimachinery/pkg/api/errors"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	"k8s.io/apimachinery/pkg/types"
@@ -63,10 +62,9 @@ func (p *Provider) CreatePod(ctx context.Context, upper *corev1.Pod) error {
 
 func (p *Provider) createPod(ctx context.Context, upper *corev1.Pod) error {
 	if refusedDaemonSetPod(upper) {
-		p.refuse(upper, ReasonDaemonSetPod, fmt.Sprintf(
+		return p.refuse(ctx, upper, ReasonDaemonSetPod, fmt.Sprintf(
 			"Pods of DaemonSets do not run in the lower cluster through virtual node %s: one would run below with the DaemonSet's host access, in the lower namespace of the same name. Keep the DaemonSet off virtual nodes (the webhook does), or opt in with the pod-template annotation %s: %s",
 			p.cfg.Owner.VirtualNode, vnodeident.AnnotationDaemonSetPods, vnodeident.ValueAllow))
-		return nil
 	}
 	desired, err := p.lowerPod(upper)
 	if err != nil {
@@ -80,7 +78,7 @@ func (p *Provider) createPod(ctx context.Context, upper *corev1.Pod) error {
 	if err != nil {
 		return err
 	}
-	if blocked == "" || p.wait(upper, blocked) {
+	if blocked == "" || p.wait(ctx, upper, blocked) {
 		for _, e := range events {
 			p.cfg.Recorder.Event(upper, corev1.EventTypeWarning, e.reason, e.msg)
 		}
@@ -96,7 +94,7 @@ func (p *Provider) createPod(ctx context.Context, upper *corev1.Pod) error {
 	if err != nil {
 		if reason, ok := waitReason(err); ok {
 			// A lower object of ours cannot be made yet: wait, as for a missing one.
-			if p.wait(upper, err.Error()) {
+			if p.wait(ctx, upper, err.Error()) {
 				p.cfg.Recorder.Eventf(upper, corev1.EventTypeWarning, reason, "The pod waits: %v", err)
 			}
 			return nil
@@ -143,19 +141,22 @@ func waitReason(err error) (string, bool) {
 // the pod starts once its dependencies exist above. It reports whether the pod did not
 // wait for this reason before (its Events are due), deciding atomically: virtual-kubelet
 // and reconcile may try the same pod at once.
-func (p *Provider) wait(upper *corev1.Pod, why string) (fresh bool) {
+func (p *Provider) wait(ctx context.Context, upper *corev1.Pod, why string) (fresh bool) {
 	prev, loaded := p.waiting.Swap(podKey(upper.Namespace, upper.Name), waitingPod{uid: upper.UID, why: why})
-	p.publish(upper, translate.WaitingStatus(upper, translate.ReasonCreateContainerConfigError, why))
+	// A write that fails is tried again with the next re-check of the waiting pod.
+	_ = p.publish(ctx, upper, translate.WaitingStatus(upper, translate.ReasonCreateContainerConfigError, why))
 	w, _ := prev.(waitingPod)
 	return !loaded || w.uid != upper.UID || w.why != why
 }
 
-// publish hands virtual-kubelet a status of our own for a pod that has no lower pod to
-// take it from, unless the upper pod already has it.
-func (p *Provider) publish(upper *corev1.Pod, st corev1.PodStatus) {
-	if p.notify != nil && !apiequality.Semantic.DeepEqual(st, upper.Status) {
-		p.notify(translate.WithStatus(upper, st))
+// publish writes a status of our own for a pod that has no lower pod to take it from,
+// unless the upper pod already has it. A failed write is logged in one line.
+func (p *Provider) publish(ctx context.Context, upper *corev1.Pod, st corev1.PodStatus) error {
+	_, err := p.status.write(ctx, upper, st)
+	if err != nil {
+		klog.FromContext(ctx).Error(err, "Writing a pod status", "pod", klog.KObj(upper), "phase", st.Phase, "reason", st.Reason)
 	}
+	return err
 }
 
 // refusedDaemonSetPod reports whether pod belongs to a DaemonSet that did not opt in to
@@ -168,15 +169,16 @@ func refusedDaemonSetPod(pod *corev1.Pod) bool {
 
 // refuse fails upper without a lower pod, as a kubelet fails a pod it does not admit
 // (phase Failed with a reason), with one Event. Its controller sees why; a DaemonSet
-// controller replaces it with backoff.
-func (p *Provider) refuse(upper *corev1.Pod, reason, msg string) {
+// controller replaces it with backoff. A failed status write is returned, so that the
+// create is tried again.
+func (p *Provider) refuse(ctx context.Context, upper *corev1.Pod, reason, msg string) error {
 	if upper.Status.Phase == corev1.PodFailed && upper.Status.Reason == reason {
-		return
+		return nil
 	}
 	p.cfg.Recorder.Event(upper, corev1.EventTypeWarning, reason, msg)
 	st := *upper.Status.DeepCopy()
 	st.Phase, st.Reason, st.Message = corev1.PodFailed, reason, msg
-	p.publish(upper, st)
+	return p.publish(ctx, upper, st)
 }
 
 // adopt resolves a name collision with live, the lower pod of upper's name.
@@ -352,7 +354,7 @@ func (p *Provider) DeletePod(ctx context.Context, upper *corev1.Pod) error {
 func (p *Provider) deletePod(ctx context.Context, upper *corev1.Pod) error {
 	key := types.NamespacedName{Namespace: upper.Namespace, Name: upper.Name}
 	p.views.Delete(key.String())
-	p.sent.Delete(key.String())
+	p.status.forget(key.String())
 	p.waiting.Delete(key.String())
 	p.redriving.Delete(key.String())
 	for _, d := range p.deps {

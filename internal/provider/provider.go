@@ -26,6 +26,7 @@ import (
 	"k8s.io/client-go/tools/record"
 	"k8s.io/client-go/util/workqueue"
 	"k8s.io/klog/v2"
+	"k8s.io/utils/clock"
 
 	"github.com/tensile-kube/tensile/internal/reflector"
 	"github.com/tensile-kube/tensile/internal/translate"
@@ -63,6 +64,9 @@ type Config struct {
 	// base up to the cap, so work resumes at most RetryMaxDelay after an outage ends.
 	// Defaults: 100ms and one minute.
 	RetryBaseDelay, RetryMaxDelay time.Duration
+	// Clock tells the time of the status path (when a write the upper pod cache has not
+	// shown is written again); nil means the real clock.
+	Clock clock.PassiveClock
 }
 
 // Provider implements virtual-kubelet's PodLifecycleHandler and PodNotifier.
@@ -87,8 +91,7 @@ type Provider struct {
 	// redriving their UIDs (see settle).
 	redrive   workqueue.TypedRateLimitingInterface[string]
 	redriving sync.Map
-	notify    func(*corev1.Pod)
-	sent      sync.Map // upper pod key -> sentStatus
+	status    *statusWriter // writes every upper pod status
 	start     time.Time
 }
 
@@ -124,6 +127,9 @@ func New(cfg Config) (*Provider, error) {
 	if cfg.RetryMaxDelay < cfg.RetryBaseDelay {
 		return nil, fmt.Errorf("provider: the retry cap %v is below the base delay %v", cfg.RetryMaxDelay, cfg.RetryBaseDelay)
 	}
+	if cfg.Clock == nil {
+		cfg.Clock = clock.RealClock{}
+	}
 	p := &Provider{
 		cfg:       cfg,
 		lowerPods: cfg.LowerInformers.Core().V1().Pods().Lister(),
@@ -133,7 +139,8 @@ func New(cfg Config) (*Provider, error) {
 		queue: workqueue.NewTypedRateLimitingQueueWithConfig(workqueue.DefaultTypedControllerRateLimiter[string](),
 			workqueue.TypedRateLimitingQueueConfig[string]{Name: "pod_status"}),
 		redrive: newRedriveQueue(cfg.RetryBaseDelay, cfg.RetryMaxDelay),
-		start:   time.Now(),
+		status:  newStatusWriter(cfg.Upper, cfg.Clock),
+		start:   cfg.Clock.Now(),
 	}
 	pcs := cfg.LowerInformers.Scheduling().V1().PriorityClasses().Lister()
 	p.priorities = func(name string) bool { _, err := pcs.Get(name); return err == nil }

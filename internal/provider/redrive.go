@@ -49,7 +49,7 @@ func (p *Provider) settle(ctx context.Context, op string, upper *corev1.Pod, err
 	if permanent(err) {
 		p.redrive.Forget(key)
 		p.redriving.Delete(key)
-		p.fail(upper, op, err)
+		p.fail(ctx, upper, op, err)
 		return nil
 	}
 	if _, again := p.redriving.Swap(key, upper.UID); !again {
@@ -97,7 +97,7 @@ var passingForbidden = []string{
 // a restartPolicy Never pod fails, another stays Pending with the reason (it may be
 // changed, and an update is tried again); one Event either way. A running pod whose
 // update was refused keeps running: only the Event tells.
-func (p *Provider) fail(upper *corev1.Pod, op string, err error) {
+func (p *Provider) fail(ctx context.Context, upper *corev1.Pod, op string, err error) {
 	if upper.Status.Reason == ReasonProviderFailed && upper.Status.Message == err.Error() {
 		return
 	}
@@ -111,7 +111,7 @@ func (p *Provider) fail(upper *corev1.Pod, op string, err error) {
 		st.Phase = corev1.PodFailed
 	}
 	st.Reason, st.Message = ReasonProviderFailed, err.Error()
-	p.publish(upper, st)
+	_ = p.publish(ctx, upper, st) // a failed write is logged; the Event above says why
 }
 
 // redriveWorker creates or updates again the pods whose last try failed on a passing

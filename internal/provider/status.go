@@ -7,21 +7,22 @@ import (
 
 	"github.com/virtual-kubelet/virtual-kubelet/errdefs"
 	corev1 "k8s.io/api/core/v1"
-	apiequality "k8s.io/apimachinery/pkg/api/equality"
 	apierrors "k8s.io/apimachinery/pkg/api/errors"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	"k8s.io/apimachinery/pkg/util/wait"
 	"k8s.io/client-go/tools/cache"
-	"k8s.io/client-go/util/retry"
 	"k8s.io/klog/v2"
 
 	"github.com/tensile-kube/tensile/internal/translate"
 )
 
-// NotifyPods registers virtual-kubelet's status callback and starts the status workers,
-// which are driven by lower pod events: no polling.
-func (p *Provider) NotifyPods(ctx context.Context, cb func(*corev1.Pod)) {
-	p.notify = cb
+// NotifyPods starts the status workers, which are driven by lower pod events: no
+// polling. virtual-kubelet's callback is not used: its writer sends the whole pod with
+// its informer's resourceVersion, and lost that race for about one write in two under
+// load; the provider writes every upper pod status itself (statusWriter). NotifyPods
+// is still implemented, or virtual-kubelet would poll GetPodStatus and write statuses
+// of its own.
+func (p *Provider) NotifyPods(ctx context.Context, _ func(*corev1.Pod)) {
 	for i := 0; i < p.cfg.Workers; i++ {
 		go wait.UntilWithContext(ctx, p.statusWorker, time.Second)
 	}
@@ -76,7 +77,7 @@ func (p *Provider) reconcile(ctx context.Context, key string) error {
 	lower, lerr := p.ownedLowerPod(namespace, name)
 	haveLower := lerr == nil
 	if apierrors.IsNotFound(uerr) {
-		p.sent.Delete(key)
+		p.status.forget(key)
 		p.waiting.Delete(key)
 		if haveLower {
 			return p.removeOrphan(ctx, lower)
@@ -99,11 +100,10 @@ func (p *Provider) reconcile(ctx context.Context, key string) error {
 		// re-check tries again.
 		klog.FromContext(ctx).Error(err, "Applying ephemeral containers or resize below", "pod", key)
 	}
-	// Every owned pod is re-checked every statusRecheck: compare the status alone, and
-	// copy the pod only to send it.
+	// Every owned pod is re-checked every statusRecheck: compare the status alone
+	// (StatusOf copies nothing it does not return).
 	want := translate.StatusOf(upper, lower)
-	if apiequality.Semantic.DeepEqual(want, upper.Status) {
-		p.sent.Delete(key)
+	if p.status.current(upper, &want) {
 		return nil
 	}
 	if overridesAbove(upper.Status, want) && !p.lowerReachable(ctx) {
@@ -112,53 +112,17 @@ func (p *Provider) reconcile(ctx context.Context, key string) error {
 		klog.FromContext(ctx).V(2).Info("Lower cluster unreachable; not reasserting readiness from the cache", "pod", key)
 		return nil
 	}
-	if p.notify == nil {
-		return nil
-	}
-	if v, ok := p.sent.Load(key); ok {
-		s := v.(sentStatus)
-		if apiequality.Semantic.DeepEqual(s.status, want) {
-			if time.Since(s.at) < staleStatus {
-				return nil // sent; virtual-kubelet is writing it
-			}
-			// virtual-kubelet drops a notification equal to the last one it received,
-			// written or not: once a write is lost, only a write of our own repairs it.
-			p.sent.Store(key, sentStatus{at: time.Now(), status: want})
-			return p.repairStatus(ctx, upper, lower)
-		}
-	}
-	p.sent.Store(key, sentStatus{at: time.Now(), status: want})
-	observeStatusLag(lower)
-	p.notify(translate.WithStatus(upper, *want.DeepCopy()))
-	return nil
-}
-
-// staleStatus is how long a status we sent may stay unwritten before we write it.
-const staleStatus = 5 * time.Second
-
-// sentStatus is the last status handed to virtual-kubelet for a pod, and when.
-type sentStatus struct {
-	at     time.Time
-	status corev1.PodStatus
-}
-
-// repairStatus writes the lower status onto the upper pod directly, as a kubelet does.
-func (p *Provider) repairStatus(ctx context.Context, upper, lower *corev1.Pod) error {
-	statusRepairs.Inc()
-	return retry.RetryOnConflict(retry.DefaultRetry, func() error {
-		cur, err := p.cfg.Upper.CoreV1().Pods(upper.Namespace).Get(ctx, upper.Name, metav1.GetOptions{})
-		if apierrors.IsNotFound(err) {
+	if want.Phase == corev1.PodPending {
+		if d := p.status.hold(key); d > 0 {
+			p.queue.AddAfter(key, d) // a Running status due meanwhile is written at once
 			return nil
 		}
-		if err != nil {
-			return err
-		}
-		if cur.UID != upper.UID {
-			return nil
-		}
-		_, err = p.cfg.Upper.CoreV1().Pods(cur.Namespace).UpdateStatus(ctx, translate.StatusToUpper(cur, lower), metav1.UpdateOptions{})
-		return err
-	})
+	}
+	wrote, err := p.status.write(ctx, upper, want)
+	if wrote {
+		observeStatusLag(lower)
+	}
+	return err
 }
 
 // waits reports whether upper's lower pod waits for a dependency (see wait); a record

@@ -269,9 +269,10 @@ func perItemBackoff(base, limit time.Duration) func(c *node.PodControllerConfig)
 const conflictRetryCap = 12800 * time.Millisecond
 
 // retryForever is a retry policy that never abandons a key: the delay doubles from
-// base up to limit. A status update that lost a resourceVersion race (virtual-kubelet
-// writes with its informer copy's resourceVersion, which lags under load) is capped at
-// conflictRetryCap instead, when that is shorter. Each retry is counted by queue and
+// base up to limit. A write that lost a resourceVersion race is capped at
+// conflictRetryCap instead, when that is shorter (pod statuses no longer go through
+// virtual-kubelet's writer, which lost such races: the provider patches them itself, see
+// docs/virtual-node.md "The status path"). Each retry is counted by queue and
 // reason (tensile_virtual_node_pod_retries_total).
 func retryForever(queue string, base, limit time.Duration) func(ctx context.Context, key string, timesTried int, added time.Time, err error) (*time.Duration, error) {
 	return func(_ context.Context, _ string, timesTried int, _ time.Time, err error) (*time.Duration, error) {
