@@ -20,8 +20,13 @@ import (
 // labels the benchmark does not report (group, version, scope, component, dry_run).
 type requestKey struct{ verb, resource, subresource, code string }
 
-// requestCounts is a snapshot (or a difference of two) of apiserver_request_total.
+// requestCounts is a snapshot (or a difference of two) of apiserver_request_total. The
+// key {verb: terminatedWatchers} holds apiserver_terminated_watchers_total for pods:
+// watches the API server closed because their client did not keep up (the client then
+// re-lists, and sees no event meanwhile).
 type requestCounts map[requestKey]float64
+
+const terminatedWatchers = "TERMINATED_WATCHERS"
 
 // scrapeRequests reads apiserver_request_total from the cluster's API server /metrics
 // with the test bed's admin credentials.
@@ -65,6 +70,13 @@ func parseRequests(raw []byte) (requestCounts, error) {
 		}
 		out[k] += m.GetCounter().GetValue()
 	}
+	for _, m := range fams["apiserver_terminated_watchers_total"].GetMetric() {
+		for _, l := range m.GetLabel() {
+			if l.GetName() == "resource" && l.GetValue() == "pods" {
+				out[requestKey{verb: terminatedWatchers}] += m.GetCounter().GetValue()
+			}
+		}
+	}
 	return out, nil
 }
 
@@ -98,17 +110,19 @@ func (r requestCounts) writes(resource, subresource, code string) float64 {
 // writeCounts is what a benchmark round reports of the upper API server's writes.
 type writeCounts struct {
 	podStatus, podStatus409, events, nodeStatus, leases, conflicts, all float64
+	terminatedWatchers                                                  float64
 }
 
 func (r requestCounts) summary() writeCounts {
 	return writeCounts{
-		podStatus:    r.writes("pods", "status", ""),
-		podStatus409: r.writes("pods", "status", "409"),
-		events:       r.writes("events", "*", ""),
-		nodeStatus:   r.writes("nodes", "status", ""),
-		leases:       r.writes("leases", "*", ""),
-		conflicts:    r.writes("*", "*", "409"),
-		all:          r.writes("*", "*", ""),
+		podStatus:          r.writes("pods", "status", ""),
+		podStatus409:       r.writes("pods", "status", "409"),
+		events:             r.writes("events", "*", ""),
+		nodeStatus:         r.writes("nodes", "status", ""),
+		leases:             r.writes("leases", "*", ""),
+		conflicts:          r.writes("*", "*", "409"),
+		all:                r.writes("*", "*", ""),
+		terminatedWatchers: r[requestKey{verb: terminatedWatchers}],
 	}
 }
 

@@ -12,7 +12,8 @@ func benchReport(rows []benchRow, comps []benchComponent, mainPeak int, mem memR
 	var b strings.Builder
 	header := "| round | path | pods | all Running (s) | p50 (s) | p99 (s) | cleanup (s) | marked / lower gone (s) | longest wait of one pod (s) | empty namespace gone (s) " +
 		"| virtual-node CPU until Running / cleanup (s) | upper apiserver CPU until Running (ms/pod) | pod-status writes/pod | pod-status 409s | events/pod " +
-		"| node-status/pod | lease writes/pod | all 409s | upper writes/pod | upper writes/pod, cleanup |"
+		"| node-status/pod | lease writes/pod | all 409s | upper writes/pod | upper writes/pod, cleanup " +
+		"| pod watches closed for a slow client, upper / lower |"
 	sep := strings.Repeat("---|", strings.Count(header, "|")-1)
 	for _, c := range comps {
 		header += " " + c.name + " CPU (s) |"
@@ -25,11 +26,11 @@ func benchReport(rows []benchRow, comps []benchComponent, mainPeak int, mem memR
 		if r.path == pathThrough {
 			lower = fmt.Sprintf("%.1f", r.clean.lowerGone.Seconds())
 		}
-		fmt.Fprintf(&b, "| %s | %s | %d | %.2f | %.2f | %.2f | %.2f | %.1f / %s | %.1f | %.1f | %.2f / %.2f | %.2f | %s | %.0f | %s | %s | %s | %.0f | %s | %s |",
+		fmt.Fprintf(&b, "| %s | %s | %d | %.2f | %.2f | %.2f | %.2f | %.1f / %s | %.1f | %.1f | %.2f / %.2f | %.2f | %s | %.0f | %s | %s | %s | %.0f | %s | %s | %.0f / %.0f |",
 			r.round, r.label, r.n, r.sync.wall.Seconds(), r.sync.p50.Seconds(), r.sync.p99.Seconds(), r.clean.gone.Seconds(),
 			r.clean.marked.Seconds(), lower, r.clean.maxLag.Seconds(), r.clean.nsGone.Seconds(), r.vnCPU, r.vnClean, 1000*r.apiSync/float64(r.n),
 			per(r.w.podStatus), r.w.podStatus409, per(r.w.events), per(r.w.nodeStatus), per(r.w.leases), r.w.conflicts,
-			per(r.w.all), per(r.wClean.all))
+			per(r.w.all), per(r.wClean.all), r.w.terminatedWatchers+r.wClean.terminatedWatchers, r.lowerWatchersClosed)
 		for _, c := range r.comps {
 			fmt.Fprintf(&b, " %.2f |", c)
 		}

@@ -128,6 +128,8 @@ type benchRow struct {
 	comps        []float64 // each component's CPU, sync and cleanup
 	apiSync      float64   // upper API server CPU until all Running
 	w, wClean    writeCounts
+	// lowerWatchersClosed counts lower pod watches closed for a slow client (sync and cleanup).
+	lowerWatchersClosed float64
 }
 
 // measureRound runs one round of one path with CPU and the upper API server's requests
@@ -146,7 +148,7 @@ func measureRound(t *testing.T, env *benchEnv, path benchPath, n, vnPID int, com
 			return procCPU(t, vnPID).Seconds(), c
 		}
 		api := componentIndex(comps, "upper apiserver")
-		m0 := scrapeRequests(t, upper)
+		m0, l0 := scrapeRequests(t, upper), scrapeRequests(t, lowerA)
 		vn0, c0 := cpu()
 		row.sync = r.create(t)
 		m1 := scrapeRequests(t, upper)
@@ -155,7 +157,7 @@ func measureRound(t *testing.T, env *benchEnv, path benchPath, n, vnPID int, com
 			afterSync()
 		}
 		row.clean = r.cleanup(t)
-		m2 := scrapeRequests(t, upper)
+		m2, l2 := scrapeRequests(t, upper), scrapeRequests(t, lowerA)
 		vn2, c2 := cpu()
 		row.vnCPU, row.vnClean = vn1-vn0, vn2-vn1
 		for i := range comps {
@@ -163,6 +165,7 @@ func measureRound(t *testing.T, env *benchEnv, path benchPath, n, vnPID int, com
 		}
 		row.apiSync = c1[api] - c0[api]
 		row.w, row.wClean = m1.since(m0).summary(), m2.since(m1).summary()
+		row.lowerWatchersClosed = l2.since(l0).summary().terminatedWatchers
 	})
 	return row
 }
