@@ -5,6 +5,7 @@ import (
 	"fmt"
 	"sort"
 	"sync"
+	"sync/atomic"
 	"testing"
 	"time"
 
@@ -157,6 +158,12 @@ func startBenchRun(t testing.TB, env *benchEnv, path benchPath, n int) *benchRun
 	ns := try(r.target.CoreV1().Namespaces().Create(context.Background(),
 		&corev1.Namespace{ObjectMeta: metav1.ObjectMeta{GenerateName: "bench-"}}, metav1.CreateOptions{})).must(t)
 	r.ns = ns.Name
+	// Pods are refused until the namespace's default ServiceAccount exists, which the
+	// controller-manager creates a moment later (seconds on a loaded machine).
+	eventually(t, 60*time.Second, "default ServiceAccount in "+r.ns, func(ctx context.Context) (bool, string) {
+		_, err := r.target.CoreV1().ServiceAccounts(r.ns).Get(ctx, "default", metav1.GetOptions{})
+		return err == nil, fmt.Sprint(err)
+	})
 	t.Cleanup(func() {
 		close(r.stop)
 		// bench.sh tears the test bed down; a kept one gets its namespace removed.
@@ -229,13 +236,18 @@ func (r *benchRun) create(t testing.TB) syncResult {
 	r.created.begin()
 	r.running.begin()
 	start := time.Now()
+	var failed atomic.Int32
 	inFlight(r.n, func(i int) {
 		pod := r.pod(i)
 		if _, err := r.target.CoreV1().Pods(r.ns).Create(ctx, pod, metav1.CreateOptions{}); err != nil {
+			failed.Add(1)
 			t.Error(err)
 		}
 		r.created.mark(pod.Name)
 	})
+	if n := failed.Load(); n > 0 {
+		t.Fatalf("%d of %d pods not created", n, r.n)
+	}
 	r.running.wait(t, "Running", 5*time.Minute)
 	wall := time.Since(start)
 	// Per-pod latency: from its create call's return to Running.
