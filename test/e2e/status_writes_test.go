@@ -1,13 +1,9 @@
 package e2e
 
 import (
-	"bufio"
-	"bytes"
 	"context"
 	"fmt"
-	"regexp"
 	"sort"
-	"strconv"
 	"strings"
 	"testing"
 	"time"
@@ -29,7 +25,7 @@ func TestStatusWrites(t *testing.T) {
 		return err == nil, fmt.Sprint(err)
 	})
 	ctx := context.Background()
-	before, cpu := podStatusRequests(t), procCPU(t, vn.Cmd.Process.Pid)
+	before, cpu := scrapeRequests(t, upper), procCPU(t, vn.Cmd.Process.Pid)
 	for i := range pods {
 		p := virtualPod(ns, fmt.Sprintf("p-%d", i), vn.Name)
 		if _, err := upper.Client.CoreV1().Pods(ns).Create(ctx, p, metav1.CreateOptions{}); err != nil {
@@ -52,20 +48,12 @@ func TestStatusWrites(t *testing.T) {
 	// Writes that trail the transition (a late duplicate, a retried conflict) count
 	// too: the virtual node re-checks every status within 10 s.
 	time.Sleep(11 * time.Second)
-	after, cpu := podStatusRequests(t), procCPU(t, vn.Cmd.Process.Pid)-cpu
-	writes, conflicts := 0.0, 0.0
+	delta, cpu := scrapeRequests(t, upper).since(before), procCPU(t, vn.Cmd.Process.Pid)-cpu
+	writes, conflicts := delta.writes("pods", "status", ""), delta.writes("pods", "status", "409")
 	var lines []string
-	for k, v := range after {
-		d := v - before[k]
-		if d == 0 {
-			continue
-		}
-		lines = append(lines, fmt.Sprintf("%s %s: %.0f", k.verb, k.code, d))
-		if k.verb != "GET" && k.verb != "LIST" && k.verb != "WATCH" {
-			writes += d
-		}
-		if k.code == "409" {
-			conflicts += d
+	for k, v := range delta {
+		if k.resource == "pods" && k.subresource == "status" {
+			lines = append(lines, fmt.Sprintf("%s %s: %.0f", k.verb, k.code, v))
 		}
 	}
 	sort.Strings(lines)
@@ -91,47 +79,4 @@ func podReady(p *corev1.Pod) bool {
 		}
 	}
 	return false
-}
-
-// requestKey is one verb and response code of apiserver_request_total.
-type requestKey struct{ verb, code string }
-
-var metricLabel = regexp.MustCompile(`(\w+)="([^"]*)"`)
-
-// podStatusRequests reads the upper API server's apiserver_request_total for
-// pods/status, by verb and code.
-func podStatusRequests(t testing.TB) map[requestKey]float64 {
-	t.Helper()
-	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
-	defer cancel()
-	raw, err := upper.Client.CoreV1().RESTClient().Get().AbsPath("/metrics").DoRaw(ctx)
-	if err != nil {
-		t.Fatalf("reading the upper API server's /metrics: %v", err)
-	}
-	out := map[requestKey]float64{}
-	sc := bufio.NewScanner(bytes.NewReader(raw))
-	sc.Buffer(make([]byte, 1<<20), 1<<20)
-	for sc.Scan() {
-		line := sc.Text()
-		if !strings.HasPrefix(line, "apiserver_request_total{") {
-			continue
-		}
-		end := strings.LastIndexByte(line, '}')
-		labels := map[string]string{}
-		for _, m := range metricLabel.FindAllStringSubmatch(line[:end], -1) {
-			labels[m[1]] = m[2]
-		}
-		if labels["resource"] != "pods" || labels["subresource"] != "status" {
-			continue
-		}
-		v, err := strconv.ParseFloat(strings.TrimSpace(line[end+1:]), 64)
-		if err != nil {
-			t.Fatalf("parsing %q: %v", line, err)
-		}
-		out[requestKey{labels["verb"], labels["code"]}] += v
-	}
-	if err := sc.Err(); err != nil {
-		t.Fatal(err)
-	}
-	return out
 }
