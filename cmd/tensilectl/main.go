@@ -14,6 +14,8 @@ import (
 	"strings"
 
 	"k8s.io/component-base/cli"
+
+	"github.com/tensile-kube/tensile/internal/tensilectl"
 )
 
 func main() {
@@ -21,5 +23,5 @@ func main() {
 	if strings.HasPrefix(filepath.Base(os.Args[0]), "kubectl-") {
 		name = "kubectl tensile"
 	}
-	os.Exit(cli.Run(newCommand(name)))
+	os.Exit(cli.Run(tensilectl.NewCommand(name)))
 }

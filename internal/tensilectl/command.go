@@ -1,4 +1,6 @@
-package main
+// Package tensilectl is the tensilectl command (join, unjoin, status, version) over
+// package join; see docs/tensilectl.md.
+package tensilectl
 
 import (
 	"fmt"
@@ -40,7 +42,9 @@ type globalOptions struct {
 	logs    *logsapi.LoggingConfiguration
 }
 
-func newCommand(name string) *cobra.Command {
+// NewCommand returns the command, named name in its usage (tensilectl, or kubectl
+// tensile as a kubectl plugin).
+func NewCommand(name string) *cobra.Command {
 	g := &globalOptions{upper: clusterFlags{role: "upper"}, timeout: time.Minute, logs: logsapi.NewLoggingConfiguration()}
 	cmd := &cobra.Command{
 		Use:   name,
