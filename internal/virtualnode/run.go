@@ -19,7 +19,6 @@ import (
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	"k8s.io/apimachinery/pkg/fields"
 	"k8s.io/apimachinery/pkg/runtime"
-	"k8s.io/client-go/dynamic"
 	"k8s.io/client-go/informers"
 	"k8s.io/client-go/kubernetes"
 	"k8s.io/client-go/kubernetes/scheme"
@@ -38,6 +37,7 @@ import (
 	"github.com/tensile-kube/tensile/internal/reflector"
 	"github.com/tensile-kube/tensile/internal/translate"
 	"github.com/tensile-kube/tensile/pkg/capacity"
+	"github.com/tensile-kube/tensile/pkg/generated/clientset/versioned"
 )
 
 // clusters holds what Run built from the flags.
@@ -400,12 +400,12 @@ func publishSummary(ctx context.Context, c *clusters, model *capacity.Model, nod
 	if err != nil {
 		return err
 	}
-	dyn, err := dynamic.NewForConfig(c.upperCfg)
+	cs, err := versioned.NewForConfig(c.upperCfg)
 	if err != nil {
 		return err
 	}
 	p, err := capacity.NewPublisher(capacity.PublisherConfig{
-		Source: model, Client: dyn, VirtualNode: nodeName, LowerVersion: lowerVersion,
+		Source: model, Client: cs, VirtualNode: nodeName, LowerVersion: lowerVersion,
 		Owner: &metav1.OwnerReference{APIVersion: "v1", Kind: "Node", Name: node.Name, UID: node.UID},
 	})
 	if err != nil {

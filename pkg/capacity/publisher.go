@@ -8,12 +8,11 @@ import (
 
 	apierrors "k8s.io/apimachinery/pkg/api/errors"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
-	"k8s.io/apimachinery/pkg/apis/meta/v1/unstructured"
-	"k8s.io/apimachinery/pkg/runtime"
-	"k8s.io/client-go/dynamic"
 	"k8s.io/klog/v2"
 
 	"github.com/tensile-kube/tensile/pkg/apis/tensile/v1alpha1"
+	"github.com/tensile-kube/tensile/pkg/generated/clientset/versioned"
+	tensilev1alpha1 "github.com/tensile-kube/tensile/pkg/generated/clientset/versioned/typed/tensile/v1alpha1"
 )
 
 // SummarySource is what the publisher reads: the Model satisfies it.
@@ -31,7 +30,7 @@ type PublisherConfig struct {
 	// Source is the model to publish. Required.
 	Source SummarySource
 	// Client writes to the upper cluster. Required.
-	Client dynamic.Interface
+	Client versioned.Interface
 	// VirtualNode names the summary object. Required.
 	VirtualNode string
 	// LowerVersion is recorded in the summary when set.
@@ -61,7 +60,7 @@ const (
 // MinInterval, and never when nothing changed but the heartbeat is due.
 type Publisher struct {
 	cfg       PublisherConfig
-	res       dynamic.ResourceInterface
+	res       tensilev1alpha1.ClusterSummaryInterface
 	rv        string
 	lastHash  string
 	lastWrite time.Time
@@ -91,7 +90,7 @@ func NewPublisher(cfg PublisherConfig) (*Publisher, error) {
 	if cfg.Now == nil {
 		cfg.Now = time.Now
 	}
-	return &Publisher{cfg: cfg, res: cfg.Client.Resource(v1alpha1.ClusterSummaryGVR)}, nil
+	return &Publisher{cfg: cfg, res: cfg.Client.TensileV1alpha1().ClusterSummaries()}, nil
 }
 
 // Run publishes until ctx ends: once at start, then after each change (coalesced),
@@ -192,18 +191,13 @@ func (p *Publisher) write(ctx context.Context, st *v1alpha1.ClusterSummaryStatus
 	if p.cfg.Owner != nil {
 		cs.OwnerReferences = []metav1.OwnerReference{*p.cfg.Owner}
 	}
-	raw, err := runtime.DefaultUnstructuredConverter.ToUnstructured(cs)
-	if err != nil {
-		return fmt.Errorf("converting cluster summary: %w", err)
-	}
-	obj := &unstructured.Unstructured{Object: raw}
 	if p.rv == "" {
-		if err := p.ensureExists(ctx, obj); err != nil {
+		if err := p.ensureExists(ctx, cs); err != nil {
 			return err
 		}
 	}
-	obj.SetResourceVersion(p.rv)
-	updated, err := p.res.UpdateStatus(ctx, obj, metav1.UpdateOptions{})
+	cs.ResourceVersion = p.rv
+	updated, err := p.res.UpdateStatus(ctx, cs, metav1.UpdateOptions{})
 	if err != nil {
 		p.rv = "" // re-read (or re-create) on the next attempt
 		return fmt.Errorf("updating status of cluster summary %s: %w", p.cfg.VirtualNode, err)
@@ -213,7 +207,7 @@ func (p *Publisher) write(ctx context.Context, st *v1alpha1.ClusterSummaryStatus
 }
 
 // ensureExists learns the object's resourceVersion, creating the object if missing.
-func (p *Publisher) ensureExists(ctx context.Context, obj *unstructured.Unstructured) error {
+func (p *Publisher) ensureExists(ctx context.Context, obj *v1alpha1.ClusterSummary) error {
 	cur, err := p.res.Get(ctx, p.cfg.VirtualNode, metav1.GetOptions{})
 	if apierrors.IsNotFound(err) {
 		cur, err = p.res.Create(ctx, obj, metav1.CreateOptions{})

@@ -3,30 +3,18 @@ package capacity
 import (
 	"context"
 	"fmt"
-	"sync"
 	"testing"
 	"time"
 
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
-	"k8s.io/apimachinery/pkg/runtime"
-	"k8s.io/apimachinery/pkg/runtime/schema"
-	dynamicfake "k8s.io/client-go/dynamic/fake"
+	clocktesting "k8s.io/utils/clock/testing"
 
 	"github.com/tensile-kube/tensile/pkg/apis/tensile/v1alpha1"
+	tensilefake "github.com/tensile-kube/tensile/pkg/generated/clientset/versioned/fake"
 )
 
-func newFakeDynamic(t *testing.T) *dynamicfake.FakeDynamicClient {
-	t.Helper()
-	s := runtime.NewScheme()
-	if err := v1alpha1.AddToScheme(s); err != nil {
-		t.Fatal(err)
-	}
-	return dynamicfake.NewSimpleDynamicClientWithCustomListKinds(s,
-		map[schema.GroupVersionResource]string{v1alpha1.ClusterSummaryGVR: "ClusterSummaryList"})
-}
-
 // statusWrites counts the status updates the publisher made.
-func statusWrites(c *dynamicfake.FakeDynamicClient) int {
+func statusWrites(c *tensilefake.Clientset) int {
 	n := 0
 	for _, a := range c.Actions() {
 		if a.GetVerb() == "update" && a.GetSubresource() == "status" {
@@ -36,37 +24,20 @@ func statusWrites(c *dynamicfake.FakeDynamicClient) int {
 	return n
 }
 
-// fakeClock is a settable clock.
-type fakeClock struct {
-	mu  sync.Mutex
-	now time.Time
-}
-
-func (c *fakeClock) Now() time.Time { c.mu.Lock(); defer c.mu.Unlock(); return c.now }
-func (c *fakeClock) Step(d time.Duration) {
-	c.mu.Lock()
-	defer c.mu.Unlock()
-	c.now = c.now.Add(d)
-}
-
-func readSummary(t *testing.T, c *dynamicfake.FakeDynamicClient, name string) *v1alpha1.ClusterSummary {
+func readSummary(t *testing.T, c *tensilefake.Clientset, name string) *v1alpha1.ClusterSummary {
 	t.Helper()
-	u, err := c.Resource(v1alpha1.ClusterSummaryGVR).Get(context.Background(), name, metav1.GetOptions{})
+	cs, err := c.TensileV1alpha1().ClusterSummaries().Get(context.Background(), name, metav1.GetOptions{})
 	if err != nil {
-		t.Fatal(err)
-	}
-	cs := &v1alpha1.ClusterSummary{}
-	if err := runtime.DefaultUnstructuredConverter.FromUnstructured(u.Object, cs); err != nil {
 		t.Fatal(err)
 	}
 	return cs
 }
 
 func TestPublishOnce(t *testing.T) {
-	client := newFakeDynamic(t)
+	client := tensilefake.NewSimpleClientset()
 	m := NewModel(Options{})
 	m.SetNode(makeNode("a", "8", "32Gi"))
-	clock := &fakeClock{now: time.Date(2026, 1, 1, 0, 0, 0, 0, time.UTC)}
+	clock := clocktesting.NewFakeClock(time.Date(2026, 1, 1, 0, 0, 0, 0, time.UTC))
 	p, err := NewPublisher(PublisherConfig{Source: m, Client: client, VirtualNode: "vk-a", LowerVersion: "v1.37.2", Now: clock.Now})
 	if err != nil {
 		t.Fatal(err)
@@ -118,7 +89,7 @@ func TestNewPublisherValidates(t *testing.T) {
 
 // TestPublisherCoalesces: a burst of changes within MinInterval becomes one write.
 func TestPublisherCoalesces(t *testing.T) {
-	client := newFakeDynamic(t)
+	client := tensilefake.NewSimpleClientset()
 	m := NewModel(Options{})
 	p, err := NewPublisher(PublisherConfig{Source: m, Client: client, VirtualNode: "vk-a", MinInterval: 300 * time.Millisecond, Heartbeat: -1})
 	if err != nil {

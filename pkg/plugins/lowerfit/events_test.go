@@ -107,26 +107,32 @@ func TestHintCatchesUp(t *testing.T) {
 	pod := upperPod("p", "6")
 	m := capacity.NewModel(capacity.Options{})
 	m.SetNode(lowerNode("small", "4"))
-	summary := func(updated time.Time) *unstructured.Unstructured {
+	// The plugin's informer hands typed objects; the scheduler's events, unstructured.
+	typed := func(updated time.Time) *v1alpha1.ClusterSummary {
 		st := m.Summary()
 		st.VirtualNode, st.UpdateTime = "vk-a", metav1.NewMicroTime(updated)
-		raw, err := runtime.DefaultUnstructuredConverter.ToUnstructured(&v1alpha1.ClusterSummary{
+		return &v1alpha1.ClusterSummary{
 			TypeMeta:   metav1.TypeMeta{APIVersion: v1alpha1.SchemeGroupVersion.String(), Kind: v1alpha1.ClusterSummaryKind},
 			ObjectMeta: metav1.ObjectMeta{Name: "vk-a"}, Status: *st,
-		})
+		}
+	}
+	summary := func(cs *v1alpha1.ClusterSummary) *unstructured.Unstructured {
+		raw, err := runtime.DefaultUnstructuredConverter.ToUnstructured(cs)
 		if err != nil {
 			t.Fatal(err)
 		}
 		return &unstructured.Unstructured{Object: raw}
 	}
-	small := summary(t0)
-	pl.summaryHandler(logger).OnAdd(small, false)
+	smallTyped := typed(t0)
+	small := summary(smallTyped)
+	pl.summaryHandler(logger).OnAdd(smallTyped, false)
 	if st := schedule(t, pl, pod, virtualNode("vk-a")); st.IsSuccess() {
 		t.Fatal("a 6 CPU pod fits lower nodes of 4 CPU")
 	}
 
 	m.SetNode(lowerNode("big", "8"))
-	big := summary(t0.Add(time.Second))
+	bigTyped := typed(t0.Add(time.Second))
+	big := summary(bigTyped)
 	if h, _ := pl.hintSummary(logger, pod, small, big); h != fwk.Queue {
 		t.Fatalf("hint = %v, want Queue", h)
 	}
@@ -134,12 +140,12 @@ func TestHintCatchesUp(t *testing.T) {
 		t.Fatalf("retry after the hint: %v; the hint did not bring the view up to its summary", st)
 	}
 
-	pl.summaryHandler(logger).OnUpdate(nil, small) // the plugin's informer, lagging
+	pl.summaryHandler(logger).OnUpdate(nil, smallTyped) // the plugin's informer, lagging
 	if ix := pl.store.snapshot().nodes["vk-a"]; !ix.UpdateTime.Equal(t0.Add(time.Second)) {
 		t.Errorf("an older summary took the view back to %v", ix.UpdateTime)
 	}
 
-	pl.summaryHandler(logger).OnDelete(big)
+	pl.summaryHandler(logger).OnDelete(bigTyped)
 	if _, _ = pl.hintSummary(logger, pod, small, big); pl.store.snapshot().isVirtualName("vk-a") {
 		t.Error("a late copy brought a deleted summary back")
 	}

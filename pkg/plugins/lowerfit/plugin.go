@@ -17,12 +17,12 @@ import (
 	"k8s.io/apimachinery/pkg/runtime"
 	"k8s.io/apimachinery/pkg/types"
 	"k8s.io/apimachinery/pkg/util/validation/field"
-	"k8s.io/client-go/dynamic"
 	"k8s.io/klog/v2"
 	fwk "k8s.io/kube-scheduler/framework"
 	frameworkruntime "k8s.io/kubernetes/pkg/scheduler/framework/runtime"
 
 	"github.com/tensile-kube/tensile/pkg/capacity"
+	"github.com/tensile-kube/tensile/pkg/generated/clientset/versioned"
 	"github.com/tensile-kube/tensile/pkg/plugins/lowerfit/apis/config"
 	configv1 "github.com/tensile-kube/tensile/pkg/plugins/lowerfit/apis/config/v1"
 	"github.com/tensile-kube/tensile/pkg/vnodeident"
@@ -60,14 +60,14 @@ var (
 )
 
 // New is the plugin factory for app.WithPlugin. It watches ClusterSummary objects
-// through a dynamic client built from the scheduler's own kubeconfig.
+// through the tensile.dev typed client built from the scheduler's own kubeconfig.
 func New(ctx context.Context, obj runtime.Object, h fwk.Handle) (fwk.Plugin, error) {
 	if h.KubeConfig() == nil {
 		return nil, fmt.Errorf("%s needs the scheduler's kubeconfig to watch ClusterSummaries", Name)
 	}
-	client, err := dynamic.NewForConfig(h.KubeConfig())
+	client, err := versioned.NewForConfig(h.KubeConfig())
 	if err != nil {
-		return nil, fmt.Errorf("building dynamic client: %w", err)
+		return nil, fmt.Errorf("building the tensile.dev client: %w", err)
 	}
 	pl, err := newPlugin(obj, h, time.Now)
 	if err != nil {

@@ -6,16 +6,17 @@ import (
 	"time"
 
 	corev1 "k8s.io/api/core/v1"
+	"k8s.io/apimachinery/pkg/api/meta"
 	"k8s.io/apimachinery/pkg/apis/meta/v1/unstructured"
 	"k8s.io/apimachinery/pkg/runtime"
 	"k8s.io/apimachinery/pkg/util/wait"
-	"k8s.io/client-go/dynamic"
-	"k8s.io/client-go/dynamic/dynamicinformer"
 	"k8s.io/client-go/tools/cache"
 	"k8s.io/klog/v2"
 
 	"github.com/tensile-kube/tensile/pkg/apis/tensile/v1alpha1"
 	"github.com/tensile-kube/tensile/pkg/capacity"
+	"github.com/tensile-kube/tensile/pkg/generated/clientset/versioned"
+	tensileinformers "github.com/tensile-kube/tensile/pkg/generated/informers/externalversions"
 )
 
 // cacheSyncTimeout bounds how long New waits for the first list of summaries; pods
@@ -25,10 +26,10 @@ const cacheSyncTimeout = 10 * time.Second
 
 // watch starts the ClusterSummary informer and registers the pod handlers that release
 // reservations, then expires reservations past their TTL until ctx ends.
-func (pl *Plugin) watch(ctx context.Context, client dynamic.Interface) error {
+func (pl *Plugin) watch(ctx context.Context, client versioned.Interface) error {
 	logger := klog.FromContext(ctx).WithValues("plugin", Name)
-	factory := dynamicinformer.NewDynamicSharedInformerFactory(client, 0)
-	inf := factory.ForResource(v1alpha1.ClusterSummaryGVR).Informer()
+	factory := tensileinformers.NewSharedInformerFactory(client, 0)
+	inf := factory.Tensile().V1alpha1().ClusterSummaries().Informer()
 	if _, err := inf.AddEventHandler(pl.summaryHandler(logger)); err != nil {
 		return fmt.Errorf("watching cluster summaries: %w", err)
 	}
@@ -71,8 +72,8 @@ func (pl *Plugin) summaryHandler(logger klog.Logger) cache.ResourceEventHandler 
 				pl.store.deleteSummary(t.Key)
 				return
 			}
-			if u, ok := obj.(*unstructured.Unstructured); ok {
-				pl.store.deleteSummary(u.GetName())
+			if m, err := meta.Accessor(obj); err == nil {
+				pl.store.deleteSummary(m.GetName())
 			}
 		},
 	}
@@ -97,8 +98,14 @@ func (pl *Plugin) podHandler() cache.ResourceEventHandler {
 	}
 }
 
-// summaryFromObject converts an informer object to the typed summary.
+// summaryFromObject returns the typed summary of an informer object: the plugin's own
+// informer is typed (a copy is returned: the informer's object is shared); the
+// scheduler's events about a custom resource come from its dynamic informer, as
+// unstructured objects, and are converted.
 func summaryFromObject(obj any) (*v1alpha1.ClusterSummary, error) {
+	if cs, ok := obj.(*v1alpha1.ClusterSummary); ok {
+		return cs.DeepCopy(), nil
+	}
 	u, ok := obj.(*unstructured.Unstructured)
 	if !ok {
 		return nil, fmt.Errorf("unexpected object %T", obj)
