@@ -4,7 +4,6 @@ import (
 	"context"
 	"fmt"
 	"os"
-	"sync"
 	"time"
 
 	v1 "k8s.io/api/core/v1"
@@ -131,12 +130,12 @@ var (
 		Help:           "Pods moved off virtual nodes by RecreateUnschedulable, by action (recreated, excluded, capped, failed).",
 		StabilityLevel: metrics.ALPHA,
 	}, []string{"action"})
-	metricsOnce sync.Once
 )
 
-// registerMetrics adds the plugin's metrics to the registry the descheduler serves.
-func registerMetrics() {
-	metricsOnce.Do(func() { legacyregistry.MustRegister(actions) })
+// The plugin's metrics join the registry the descheduler serves at init, as every
+// package of this project registers its own.
+func init() {
+	legacyregistry.MustRegister(actions)
 }
 
 func countAction(action string) {

@@ -130,7 +130,6 @@ func NewWithOptions(ctx context.Context, args runtime.Object, handle frameworkty
 	if opts.Exclusions == nil {
 		logger.Info("No exclusion store: no pod will be moved")
 	}
-	registerMetrics()
 	return &RecreateUnschedulable{
 		logger: logger, handle: handle, args: a, opts: opts, podFilter: filter, virtualNodes: nodes,
 		selection: selection{grace: a.UnschedulableGracePeriod.Duration, maxPending: a.MaxPendingTime.Duration},

@@ -14,19 +14,18 @@ const (
 	DefaultReservationTTL = 60 * time.Second
 )
 
-// DefaultVirtualNodeLabels are the labels that mark a virtual node by default.
-var DefaultVirtualNodeLabels = map[string]string{vnodeident.LabelType: vnodeident.ValueVirtualKubelet}
+// DefaultVirtualNodeLabels returns the labels that mark a virtual node by default (a
+// new map each call).
+func DefaultVirtualNodeLabels() map[string]string {
+	return map[string]string{vnodeident.LabelType: vnodeident.ValueVirtualKubelet}
+}
 
 // SetDefaults_LowerClusterFitArgs fills unset fields.
 //
 //nolint:revive,stylecheck // the name follows the apimachinery defaulter convention.
 func SetDefaults_LowerClusterFitArgs(args *LowerClusterFitArgs) {
 	if args.VirtualNodeSelector == nil {
-		labels := make(map[string]string, len(DefaultVirtualNodeLabels))
-		for k, v := range DefaultVirtualNodeLabels {
-			labels[k] = v
-		}
-		args.VirtualNodeSelector = &metav1.LabelSelector{MatchLabels: labels}
+		args.VirtualNodeSelector = &metav1.LabelSelector{MatchLabels: DefaultVirtualNodeLabels()}
 	}
 	if args.MaxSummaryAge == nil {
 		args.MaxSummaryAge = &metav1.Duration{Duration: DefaultMaxSummaryAge}
