@@ -8,6 +8,8 @@ import (
 	v1 "k8s.io/api/core/v1"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	"k8s.io/client-go/kubernetes/fake"
+	"k8s.io/component-base/metrics/legacyregistry"
+	"k8s.io/component-base/metrics/testutil"
 	"k8s.io/klog/v2"
 )
 
@@ -30,5 +32,21 @@ func TestClientEvents(t *testing.T) {
 			ev.EventTime.IsZero() || len(ev.Note) > maxNoteLength {
 			t.Errorf("incomplete event %+v", ev)
 		}
+	}
+}
+
+// TestActionsServed: the action counter is in the registry the descheduler serves
+// without anything but the package being linked in.
+func TestActionsServed(t *testing.T) {
+	actions.Reset() // other tests count actions too
+	countAction("recreated")
+	want := `
+# HELP tensile_descheduler_recreate_unschedulable_actions_total [ALPHA] Pods moved off virtual nodes by RecreateUnschedulable, by action (recreated, excluded, capped, failed).
+# TYPE tensile_descheduler_recreate_unschedulable_actions_total counter
+tensile_descheduler_recreate_unschedulable_actions_total{action="recreated"} 1
+`
+	if err := testutil.GatherAndCompare(legacyregistry.DefaultGatherer, strings.NewReader(want),
+		"tensile_descheduler_recreate_unschedulable_actions_total"); err != nil {
+		t.Error(err)
 	}
 }
