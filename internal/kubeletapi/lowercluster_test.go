@@ -14,6 +14,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/tensile-kube/tensile/internal/eventually"
 	corev1 "k8s.io/api/core/v1"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	"k8s.io/apimachinery/pkg/util/rand"
@@ -165,7 +166,7 @@ func lowerClusterPod(t *testing.T, cfg *rest.Config) (string, *corev1.Pod) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	waitFor(t, 60*time.Second, "the lower pod to run", func() bool {
+	eventually.True(t, 60*time.Second, "the lower pod to run", func() bool {
 		pod, err = client.CoreV1().Pods(ns).Get(ctx, "p", metav1.GetOptions{})
 		return err == nil && pod.Status.Phase == corev1.PodRunning
 	})

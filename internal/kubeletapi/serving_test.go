@@ -20,6 +20,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/tensile-kube/tensile/internal/eventually"
 	authenticationv1 "k8s.io/api/authentication/v1"
 	certificatesv1 "k8s.io/api/certificates/v1"
 	corev1 "k8s.io/api/core/v1"
@@ -85,7 +86,7 @@ func TestServingFromFiles(t *testing.T) {
 	if err := os.WriteFile(keyFile, keyPEM, 0o600); err != nil {
 		t.Fatal(err)
 	}
-	waitFor(t, 20*time.Second, "the rotated certificate", func() bool {
+	eventually.True(t, 20*time.Second, "the rotated certificate", func() bool {
 		return strings.HasPrefix(servedCert(t, s, nil).Subject.CommonName, "rotated@")
 	})
 }
@@ -134,7 +135,7 @@ func TestServingCertificateFromCSR(t *testing.T) {
 	pool := x509.NewCertPool()
 	pool.AddCert(ca)
 	var issued *x509.Certificate
-	waitFor(t, 20*time.Second, "the issued certificate", func() bool {
+	eventually.True(t, 20*time.Second, "the issued certificate", func() bool {
 		if !s.Issued() {
 			return false
 		}
@@ -145,7 +146,7 @@ func TestServingCertificateFromCSR(t *testing.T) {
 		issued.Subject.Organization[0] != "system:nodes" || !issued.IPAddresses[0].Equal(net.ParseIP("127.0.0.1")) {
 		t.Errorf("issued certificate: subject %v, IPs %v", issued.Subject, issued.IPAddresses)
 	}
-	waitFor(t, 20*time.Second, "a renewed certificate", func() bool {
+	eventually.True(t, 20*time.Second, "a renewed certificate", func() bool {
 		c, err := s.Certificate()
 		return err == nil && c.Leaf != nil && c.Leaf.SerialNumber.Cmp(issued.SerialNumber) != 0
 	})
@@ -314,15 +315,4 @@ func sign(t *testing.T, request []byte, ca *x509.Certificate, caKey *ecdsa.Priva
 		return nil
 	}
 	return pem.EncodeToMemory(&pem.Block{Type: "CERTIFICATE", Bytes: der})
-}
-
-func waitFor(t *testing.T, timeout time.Duration, what string, cond func() bool) {
-	t.Helper()
-	deadline := time.Now().Add(timeout)
-	for !cond() {
-		if time.Now().After(deadline) {
-			t.Fatalf("timed out waiting for %s", what)
-		}
-		time.Sleep(50 * time.Millisecond)
-	}
 }

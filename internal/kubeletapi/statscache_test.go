@@ -11,6 +11,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/tensile-kube/tensile/internal/eventually"
 	statsv1alpha1 "k8s.io/kubelet/pkg/apis/stats/v1alpha1"
 	testingclock "k8s.io/utils/clock/testing"
 	"k8s.io/utils/ptr"
@@ -75,7 +76,7 @@ func TestStatsCacheAgeBounds(t *testing.T) {
 	if got := nodeCPU(t, p); got != 300 {
 		t.Errorf("read after the interval: cpu %d, want the cached 300 while it refreshes", got)
 	}
-	waitFor(t, 10*time.Second, "the refresh started by a stale read", func() bool { return nodeCPU(t, p) == 600 })
+	eventually.True(t, 10*time.Second, "the refresh started by a stale read", func() bool { return nodeCPU(t, p) == 600 })
 	if n := scrapes(); n != 6 {
 		t.Errorf("%d node scrapes, want 6: one refresh for all reads", n)
 	}
@@ -102,12 +103,12 @@ func TestStatsRefreshedInBackground(t *testing.T) {
 	done := make(chan struct{})
 	go func() { p.Run(ctx); close(done) }()
 	defer func() { cancel(); <-done }()
-	waitFor(t, 10*time.Second, "Run's tickers", func() bool { return fc.Waiters() == 2 })
+	eventually.True(t, 10*time.Second, "Run's tickers", func() bool { return fc.Waiters() == 2 })
 	scrapes := func() int { return len(lower.recorded("/proxy/stats/summary")) }
 
 	nodeCPU(t, p)
 	fc.Step(10 * time.Second)
-	waitFor(t, 10*time.Second, "a background refresh", func() bool { return scrapes() == 6 })
+	eventually.True(t, 10*time.Second, "a background refresh", func() bool { return scrapes() == 6 })
 	if n := len(lower.recorded("/metrics/resource")); n != 0 {
 		t.Errorf("%d resource metrics scrapes, want none: nobody read them", n)
 	}

@@ -4,6 +4,7 @@ import (
 	"slices"
 	"strings"
 	"testing"
+	"time"
 
 	"github.com/google/go-cmp/cmp"
 	coordinationv1 "k8s.io/api/coordination/v1"
@@ -12,6 +13,7 @@ import (
 	"k8s.io/apimachinery/pkg/runtime"
 	"k8s.io/utils/ptr"
 
+	"github.com/tensile-kube/tensile/internal/eventually"
 	"github.com/tensile-kube/tensile/internal/provider"
 	"github.com/tensile-kube/tensile/internal/translate"
 )
@@ -226,7 +228,7 @@ func TestCreatePodWaitsForSecret(t *testing.T) {
 		t.Fatal(err)
 	}
 	lister := e.upperF.Core().V1().Secrets().Lister()
-	eventually(t, "the upper Secret in the cache", func() bool { _, err := lister.Secrets("app").Get("creds"); return err == nil })
+	eventually.True(t, 5*time.Second, "the upper Secret in the cache", func() bool { _, err := lister.Secrets("app").Get("creds"); return err == nil })
 
 	if err := e.p.CreatePod(e.ctx, pod); err != nil {
 		t.Fatalf("CreatePod once the Secret exists: %v", err)

@@ -16,6 +16,7 @@ import (
 	"k8s.io/apimachinery/pkg/types"
 	"k8s.io/utils/ptr"
 
+	"github.com/tensile-kube/tensile/internal/eventually"
 	"github.com/tensile-kube/tensile/internal/provider"
 	"github.com/tensile-kube/tensile/internal/translate"
 )
@@ -178,7 +179,7 @@ func TestCreatePodNameCollision(t *testing.T) {
 				t.Errorf("CreatePod: %v; want no error for virtual-kubelet", err)
 			}
 			if tc.replaced {
-				eventually(t, "the lower pod for uid-1, once the stale one is gone", func() bool {
+				eventually.True(t, 5*time.Second, "the lower pod for uid-1, once the stale one is gone", func() bool {
 					got := lowerPods(t, e)
 					return len(got) == 1 && translate.UpperUID(&got[0]) == "uid-1"
 				})
@@ -230,7 +231,7 @@ func TestCreatePodReplacesStalePod(t *testing.T) {
 	if err := e.p.CreatePod(e.ctx, pod); err != nil {
 		t.Fatalf("CreatePod over a stale lower pod: %v, want none (the node retries)", err)
 	}
-	eventually(t, "the pod for uid-1 below, created by the node's retry", func() bool {
+	eventually.True(t, 5*time.Second, "the pod for uid-1 below, created by the node's retry", func() bool {
 		got, err := e.lower.CoreV1().Pods("app").Get(context.Background(), "web", metav1.GetOptions{})
 		return err == nil && translate.UpperUID(got) == "uid-1" && got.UID != "lower-0"
 	})
@@ -406,7 +407,7 @@ func TestGetPodReturnsAppliedUpperPod(t *testing.T) {
 	if _, err := e.lower.CoreV1().Pods("app-upper-1").UpdateStatus(e.ctx, lower, metav1.UpdateOptions{}); err != nil {
 		t.Fatal(err)
 	}
-	eventually(t, "the lower status in the cache", func() bool {
+	eventually.True(t, 5*time.Second, "the lower status in the cache", func() bool {
 		s, err := e.p.GetPodStatus(e.ctx, "app", "web")
 		return err == nil && s.PodIP == "10.0.0.9"
 	})

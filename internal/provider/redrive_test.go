@@ -16,6 +16,7 @@ import (
 	"k8s.io/apimachinery/pkg/util/wait"
 	clienttesting "k8s.io/client-go/testing"
 
+	"github.com/tensile-kube/tensile/internal/eventually"
 	"github.com/tensile-kube/tensile/internal/provider"
 )
 
@@ -56,7 +57,7 @@ func TestCreatePodPassingLowerErrors(t *testing.T) {
 			if pod.Status.Phase != before.Status.Phase || pod.ResourceVersion != before.ResourceVersion {
 				t.Errorf("the pod handed to CreatePod was changed: phase %q, resourceVersion %q", pod.Status.Phase, pod.ResourceVersion)
 			}
-			eventually(t, "the lower pod, created by the node's retries", func() bool { return len(lowerPods(t, e)) == 1 })
+			eventually.True(t, 5*time.Second, "the lower pod, created by the node's retries", func() bool { return len(lowerPods(t, e)) == 1 })
 			if f := n.find(func(p *corev1.Pod) bool { return p.Status.Phase == corev1.PodFailed }); f != nil {
 				t.Errorf("a Failed status was published: %+v", f.Status)
 			}

@@ -15,6 +15,7 @@ import (
 	"k8s.io/apimachinery/pkg/types"
 	"k8s.io/utils/ptr"
 
+	"github.com/tensile-kube/tensile/internal/eventually"
 	"github.com/tensile-kube/tensile/internal/provider"
 	"github.com/tensile-kube/tensile/internal/translate"
 )
@@ -50,7 +51,7 @@ func TestStatusNotification(t *testing.T) {
 		t.Fatal(err)
 	}
 	var got *corev1.Pod
-	eventually(t, "a notification of the running status", func() bool {
+	eventually.True(t, 5*time.Second, "a notification of the running status", func() bool {
 		got = sent.find(func(p *corev1.Pod) bool { return p.Name == "web" && p.Status.Phase == corev1.PodRunning })
 		return got != nil
 	})
@@ -86,7 +87,7 @@ func TestFinishUpperPod(t *testing.T) {
 			if len(tc.lower) == 0 && !errdefs.IsNotFound(err) {
 				t.Fatalf("DeletePod with no lower pod: %v, want NotFound", err)
 			}
-			eventually(t, "the upper pod to be deleted", func() bool {
+			eventually.True(t, 5*time.Second, "the upper pod to be deleted", func() bool {
 				return len(deletes(e.upper, "pods")) > 0
 			})
 			if diff := cmp.Diff([]string{"app/web grace=0 uid=uid-1"}, deletes(e.upper, "pods")[:1]); diff != "" {
@@ -114,14 +115,14 @@ func TestLowerPodRecreated(t *testing.T) {
 		t.Fatal(err)
 	}
 	e.run(t)
-	eventually(t, "the lower pod in the cache", func() bool {
+	eventually.True(t, 5*time.Second, "the lower pod in the cache", func() bool {
 		_, err := e.p.GetPod(e.ctx, "app", "web")
 		return err == nil
 	})
 	if err := pods.Delete(e.ctx, "web", metav1.DeleteOptions{}); err != nil {
 		t.Fatal(err)
 	}
-	eventually(t, "the lower pod to be re-created", func() bool {
+	eventually.True(t, 5*time.Second, "the lower pod to be re-created", func() bool {
 		p, err := pods.Get(context.Background(), "web", metav1.GetOptions{})
 		return err == nil && p.UID != first.UID
 	})
@@ -129,7 +130,7 @@ func TestLowerPodRecreated(t *testing.T) {
 	if !o.Owns(again) || translate.UpperUID(again) != "uid-1" {
 		t.Errorf("re-created lower pod: labels %v annotations %v; want it marked for uid-1", again.Labels, again.Annotations)
 	}
-	eventually(t, "a LowerPodRecreated event", func() bool {
+	eventually.True(t, 5*time.Second, "a LowerPodRecreated event", func() bool {
 		events := e.recorder.recorded()
 		return slices.Contains(events, recordedEvent{Object: "app/web", UID: "uid-1", Type: corev1.EventTypeWarning, Reason: provider.ReasonLowerRecreated})
 	})
@@ -141,7 +142,7 @@ func TestOrphanRemoved(t *testing.T) {
 	o := mappedOwner(t)
 	e := newEnv(t, o, nil, objects(ownedPod(o, "gone", "uid-9", "lower-9")))
 	e.run(t)
-	eventually(t, "the orphan to be deleted", func() bool {
+	eventually.True(t, 5*time.Second, "the orphan to be deleted", func() bool {
 		return len(deletes(e.lower, "pods")) > 0
 	})
 	if diff := cmp.Diff("app-upper-1/gone grace=none uid=lower-9", deletes(e.lower, "pods")[0]); diff != "" {
@@ -174,7 +175,7 @@ func TestLowerEventsReflected(t *testing.T) {
 		}
 	}
 	want := []recordedEvent{{Object: "app/web", UID: "uid-1", Type: corev1.EventTypeWarning, Reason: "BackOff"}}
-	eventually(t, "the BackOff event upstairs", func() bool {
+	eventually.True(t, 5*time.Second, "the BackOff event upstairs", func() bool {
 		events := e.recorder.recorded()
 		return len(events) > 0
 	})

@@ -18,13 +18,13 @@ import (
 	"k8s.io/apimachinery/pkg/runtime/schema"
 	"k8s.io/apimachinery/pkg/types"
 	"k8s.io/apimachinery/pkg/util/sets"
-	"k8s.io/apimachinery/pkg/util/wait"
 	"k8s.io/client-go/informers"
 	"k8s.io/client-go/kubernetes/fake"
 	clienttesting "k8s.io/client-go/testing"
 	"k8s.io/client-go/tools/record"
 	"k8s.io/utils/ptr"
 
+	"github.com/tensile-kube/tensile/internal/eventually"
 	"github.com/tensile-kube/tensile/internal/fakeclient"
 	"github.com/tensile-kube/tensile/internal/reflector"
 	"github.com/tensile-kube/tensile/internal/translate"
@@ -210,16 +210,6 @@ func (e *env) events() []string {
 		default:
 			return out
 		}
-	}
-}
-
-// eventually polls cond until it holds or a few seconds pass.
-func eventually(t *testing.T, what string, cond func() (bool, error)) {
-	t.Helper()
-	err := wait.PollUntilContextTimeout(context.Background(), 10*time.Millisecond, 5*time.Second, true,
-		func(context.Context) (bool, error) { return cond() })
-	if err != nil {
-		t.Fatalf("waiting for %s: %v", what, err)
 	}
 }
 
@@ -589,7 +579,7 @@ func TestConfigMapLifecycle(t *testing.T) {
 	if _, err := e.upper.CoreV1().ConfigMaps("app").Update(context.Background(), up, metav1.UpdateOptions{}); err != nil {
 		t.Fatal(err)
 	}
-	eventually(t, "the upper update to reach the lower copy", func() (bool, error) {
+	eventually.Check(t, 5*time.Second, "the upper update to reach the lower copy", func() (bool, error) {
 		cm, err := getCM(e, "cfg")
 		return err == nil && cm.Data["username"] == "v2", nil
 	})
@@ -607,7 +597,7 @@ func TestConfigMapLifecycle(t *testing.T) {
 
 	// Releasing the last user deletes it, with a UID precondition.
 	r.Release(other)
-	eventually(t, "the unused copy to be deleted", func() (bool, error) {
+	eventually.Check(t, 5*time.Second, "the unused copy to be deleted", func() (bool, error) {
 		_, err := getCM(e, "cfg")
 		return apierrors.IsNotFound(err), nil
 	})
@@ -630,7 +620,7 @@ func TestUpperDeleteRemovesCopy(t *testing.T) {
 	if err := e.upper.CoreV1().ConfigMaps("app").Delete(context.Background(), "cfg", metav1.DeleteOptions{}); err != nil {
 		t.Fatal(err)
 	}
-	eventually(t, "the copy of the deleted upper object to be deleted", func() (bool, error) {
+	eventually.Check(t, 5*time.Second, "the copy of the deleted upper object to be deleted", func() (bool, error) {
 		_, err := getCM(e, "cfg")
 		return apierrors.IsNotFound(err), nil
 	})
@@ -653,7 +643,7 @@ func TestPVCKeptWhileUpperClaimExists(t *testing.T) {
 		t.Fatal(err)
 	}
 	lister := e.lowerF.Core().V1().PersistentVolumeClaims().Lister()
-	eventually(t, "the copy in the owned cache", func() (bool, error) {
+	eventually.Check(t, 5*time.Second, "the copy in the owned cache", func() (bool, error) {
 		_, err := lister.PersistentVolumeClaims("app").Get("data")
 		return err == nil, nil
 	})
@@ -663,7 +653,7 @@ func TestPVCKeptWhileUpperClaimExists(t *testing.T) {
 	if err := r.Ensure(e.ctx, "app", "data"); err != nil {
 		t.Fatalf("Ensure after Release: %v", err)
 	}
-	eventually(t, "the queue to drain", func() (bool, error) { return r.Len() == 0, nil })
+	eventually.Check(t, 5*time.Second, "the queue to drain", func() (bool, error) { return r.Len() == 0, nil })
 	time.Sleep(100 * time.Millisecond) // let a worker finish the last key
 	if _, err := pvcs.Get(context.Background(), "data", metav1.GetOptions{}); err != nil {
 		t.Fatalf("unused claim copy removed while the upper claim exists: %v", err)
@@ -676,7 +666,7 @@ func TestPVCKeptWhileUpperClaimExists(t *testing.T) {
 	if err := e.upper.CoreV1().PersistentVolumeClaims("app").Delete(context.Background(), "data", metav1.DeleteOptions{}); err != nil {
 		t.Fatal(err)
 	}
-	eventually(t, "the claim copy to be deleted", func() (bool, error) {
+	eventually.Check(t, 5*time.Second, "the claim copy to be deleted", func() (bool, error) {
 		_, err := pvcs.Get(context.Background(), "data", metav1.GetOptions{})
 		return apierrors.IsNotFound(err), nil
 	})
@@ -744,14 +734,14 @@ func TestNamespaceMapping(t *testing.T) {
 	if err := e.lower.CoreV1().ConfigMaps("app-upper-1").Delete(e.ctx, "cfg", metav1.DeleteOptions{}); err != nil {
 		t.Fatal(err)
 	}
-	eventually(t, "the copy re-created in app-upper-1", func() (bool, error) {
+	eventually.Check(t, 5*time.Second, "the copy re-created in app-upper-1", func() (bool, error) {
 		_, err := e.lower.CoreV1().ConfigMaps("app-upper-1").Get(e.ctx, "cfg", metav1.GetOptions{})
 		return err == nil, nil
 	})
 	if err := e.upper.CoreV1().ConfigMaps("app").Delete(e.ctx, "cfg", metav1.DeleteOptions{}); err != nil {
 		t.Fatal(err)
 	}
-	eventually(t, "the mapped copy removed", func() (bool, error) {
+	eventually.Check(t, 5*time.Second, "the mapped copy removed", func() (bool, error) {
 		_, err := e.lower.CoreV1().ConfigMaps("app-upper-1").Get(e.ctx, "cfg", metav1.GetOptions{})
 		return apierrors.IsNotFound(err), nil
 	})

@@ -21,6 +21,7 @@ import (
 	"k8s.io/klog/v2/ktesting"
 	"k8s.io/utils/ptr"
 
+	"github.com/tensile-kube/tensile/internal/eventually"
 	"github.com/tensile-kube/tensile/internal/reflector"
 	"github.com/tensile-kube/tensile/internal/translate"
 )
@@ -127,7 +128,7 @@ func namespace(name string, ann map[string]string) *corev1.Namespace {
 func waitLowerService(t *testing.T, e *svcEnv, ns, name string, want bool) *corev1.Service {
 	t.Helper()
 	var got *corev1.Service
-	eventually(t, "lower service "+ns+"/"+name+map[bool]string{true: " present", false: " absent"}[want], func() (bool, error) {
+	eventually.Check(t, 5*time.Second, "lower service "+ns+"/"+name+map[bool]string{true: " present", false: " absent"}[want], func() (bool, error) {
 		s, err := e.lowerService(context.Background(), ns, name)
 		if apierrors.IsNotFound(err) {
 			return !want, nil
@@ -156,7 +157,7 @@ func TestServicesFollowNamespaceUse(t *testing.T) {
 	if _, err := e.upper.CoreV1().Services("app").Update(e.ctx, up, metav1.UpdateOptions{}); err != nil {
 		t.Fatal(err)
 	}
-	eventually(t, "port update below", func() (bool, error) {
+	eventually.Check(t, 5*time.Second, "port update below", func() (bool, error) {
 		s, err := e.lowerService(e.ctx, "app", "web")
 		return err == nil && s.Spec.Ports[0].Port == 81, nil
 	})
@@ -225,7 +226,7 @@ func TestServicesForeignUntouched(t *testing.T) {
 	foreign := &corev1.Service{ObjectMeta: metav1.ObjectMeta{Name: "web", Namespace: "app", UID: "foreign-uid", Labels: map[string]string{"mine": "yes"}},
 		Spec: corev1.ServiceSpec{Selector: map[string]string{"x": "y"}, ClusterIP: "10.96.0.5"}}
 	e := startServices(t, []runtime.Object{namespace("app", nil), upperSvc("app", "web")}, []runtime.Object{foreign}, map[string]bool{"app": true}, false)
-	eventually(t, "ForeignObjectExists event", func() (bool, error) {
+	eventually.Check(t, 5*time.Second, "ForeignObjectExists event", func() (bool, error) {
 		for _, ev := range e.events() {
 			if strings.Contains(ev, "ForeignObjectExists") {
 				return true, nil
@@ -258,7 +259,7 @@ func TestServicesHeadlessRecreated(t *testing.T) {
 	if _, err := e.upper.CoreV1().Services("app").Update(e.ctx, up, metav1.UpdateOptions{}); err != nil {
 		t.Fatal(err)
 	}
-	eventually(t, "headless copy below", func() (bool, error) {
+	eventually.Check(t, 5*time.Second, "headless copy below", func() (bool, error) {
 		s, err := e.lowerService(e.ctx, "app", "web")
 		return err == nil && s.Spec.ClusterIP == corev1.ClusterIPNone, nil
 	})
@@ -273,7 +274,7 @@ func TestEndpointSlicesOfReflectedServices(t *testing.T) {
 	}, nil, map[string]bool{"app": true}, false)
 	svc := waitLowerService(t, e, "app", "web", true)
 	var got *discoveryv1.EndpointSlice
-	eventually(t, "lower slice", func() (bool, error) {
+	eventually.Check(t, 5*time.Second, "lower slice", func() (bool, error) {
 		s, err := e.lower.DiscoveryV1().EndpointSlices("app").Get(e.ctx, "web-abc", metav1.GetOptions{})
 		got = s
 		return err == nil, nil
@@ -291,7 +292,7 @@ func TestEndpointSlicesOfReflectedServices(t *testing.T) {
 	if _, err := e.upper.DiscoveryV1().EndpointSlices("app").Update(e.ctx, up, metav1.UpdateOptions{}); err != nil {
 		t.Fatal(err)
 	}
-	eventually(t, "third endpoint below", func() (bool, error) {
+	eventually.Check(t, 5*time.Second, "third endpoint below", func() (bool, error) {
 		s, err := e.lower.DiscoveryV1().EndpointSlices("app").Get(e.ctx, "web-abc", metav1.GetOptions{})
 		return err == nil && len(s.Endpoints) == 3, nil
 	})
@@ -303,7 +304,7 @@ func TestEndpointSlicesOfReflectedServices(t *testing.T) {
 		t.Fatal(err)
 	}
 	waitLowerService(t, e, "app", "web", false)
-	eventually(t, "slice removed", func() (bool, error) {
+	eventually.Check(t, 5*time.Second, "slice removed", func() (bool, error) {
 		_, err := e.lower.DiscoveryV1().EndpointSlices("app").Get(e.ctx, "web-abc", metav1.GetOptions{})
 		return apierrors.IsNotFound(err), nil
 	})
@@ -342,7 +343,7 @@ func TestStartupSweep(t *testing.T) {
 				e = newEnv(t, nil, lower)
 				e.start(t, kind, true)
 			}
-			eventually(t, "owned orphan deleted", func() (bool, error) {
+			eventually.Check(t, 5*time.Second, "owned orphan deleted", func() (bool, error) {
 				d := e.lowerDeletes()
 				return len(d) == 1 && d[0].GetName() == "gone", nil
 			})
@@ -399,9 +400,9 @@ func TestReflectedGauge(t *testing.T) {
 	e := startServices(t, []runtime.Object{namespace("app", nil), upperSvc("app", "web"), upperSvc("app", "api")}, nil, map[string]bool{"app": true}, false)
 	waitLowerService(t, e, "app", "web", true)
 	waitLowerService(t, e, "app", "api", true)
-	eventually(t, "gauge +2", func() (bool, error) { return reflectedGauge(t, "service") == before+2, nil })
+	eventually.Check(t, 5*time.Second, "gauge +2", func() (bool, error) { return reflectedGauge(t, "service") == before+2, nil })
 	if err := e.upper.CoreV1().Services("app").Delete(e.ctx, "api", metav1.DeleteOptions{}); err != nil {
 		t.Fatal(err)
 	}
-	eventually(t, "gauge +1", func() (bool, error) { return reflectedGauge(t, "service") == before+1, nil })
+	eventually.Check(t, 5*time.Second, "gauge +1", func() (bool, error) { return reflectedGauge(t, "service") == before+1, nil })
 }

@@ -5,6 +5,7 @@ import (
 	"reflect"
 	"strings"
 	"testing"
+	"time"
 
 	"github.com/google/go-cmp/cmp"
 	corev1 "k8s.io/api/core/v1"
@@ -14,6 +15,7 @@ import (
 	"k8s.io/apimachinery/pkg/util/sets"
 	"k8s.io/client-go/informers"
 
+	"github.com/tensile-kube/tensile/internal/eventually"
 	"github.com/tensile-kube/tensile/internal/reflector"
 	"github.com/tensile-kube/tensile/internal/translate"
 )
@@ -104,11 +106,11 @@ func TestSetServicesFollowLowerPods(t *testing.T) {
 	if _, err := e.lower.CoreV1().Pods("app").Create(e.ctx, pod, metav1.CreateOptions{}); err != nil {
 		t.Fatal(err)
 	}
-	eventually(t, "the Service to be reflected once a pod of ours runs below", lowerSvc)
+	eventually.Check(t, 5*time.Second, "the Service to be reflected once a pod of ours runs below", lowerSvc)
 	if err := e.lower.CoreV1().Pods("app").Delete(e.ctx, "p", metav1.DeleteOptions{}); err != nil {
 		t.Fatal(err)
 	}
-	eventually(t, "the Service copy to go with the last pod", func() (bool, error) {
+	eventually.Check(t, 5*time.Second, "the Service copy to go with the last pod", func() (bool, error) {
 		ok, err := lowerSvc()
 		return !ok, err
 	})

@@ -9,6 +9,7 @@ import (
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	clocktesting "k8s.io/utils/clock/testing"
 
+	"github.com/tensile-kube/tensile/internal/eventually"
 	"github.com/tensile-kube/tensile/pkg/apis/tensile/v1alpha1"
 	tensilefake "github.com/tensile-kube/tensile/pkg/generated/clientset/versioned/fake"
 )
@@ -99,27 +100,16 @@ func TestPublisherCoalesces(t *testing.T) {
 	done := make(chan struct{})
 	go func() { _ = p.Run(ctx); close(done) }()
 	defer func() { cancel(); <-done }()
-	waitFor(t, func() bool { return statusWrites(client) == 1 })
+	eventually.True(t, 5*time.Second, "the publisher's writes", func() bool { return statusWrites(client) == 1 })
 	for i := 0; i < 100; i++ {
 		m.SetNode(makeNode(fmt.Sprintf("n%d", i), "4", "8Gi"))
 	}
-	waitFor(t, func() bool { return statusWrites(client) >= 2 })
+	eventually.True(t, 5*time.Second, "the publisher's writes", func() bool { return statusWrites(client) >= 2 })
 	time.Sleep(700 * time.Millisecond)
 	if n := statusWrites(client); n != 2 {
 		t.Errorf("status writes = %d, want 2 (initial + one for the burst)", n)
 	}
 	if got := readSummary(t, client, "vk-a").Status.NodeCount; got != 100 {
 		t.Errorf("published node count = %d, want 100", got)
-	}
-}
-
-func waitFor(t *testing.T, cond func() bool) {
-	t.Helper()
-	deadline := time.Now().Add(5 * time.Second)
-	for !cond() {
-		if time.Now().After(deadline) {
-			t.Fatal("condition not met in 5s")
-		}
-		time.Sleep(10 * time.Millisecond)
 	}
 }
