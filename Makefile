@@ -128,7 +128,7 @@ lint: ## gofmt -l must print nothing; go vet.
 
 .PHONY: bench
 bench: tools build ## Go benchmarks and the end-to-end sync benchmark; figures go to docs/benchmarks.md.
-	$(GO) test -run '^$$' -bench . -benchmem ./pkg/...
+	$(GO) test -run '^$$' -bench . -benchmem ./pkg/... ./internal/...
 	hack/bench.sh
 	hack/bench-scheduler.sh
 
