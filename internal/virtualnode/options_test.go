@@ -74,7 +74,7 @@ func TestOptionsValidate(t *testing.T) {
 		{name: "non-positive QPS", args: with("--client-api-qps=0"), want: []string{"QPS and burst flags must be positive"}},
 		{name: "non-positive workers", args: with("--workers=0"), want: []string{"--workers must be positive"}},
 		{name: "shortened retry delays", args: with("--retry-base-delay=10ms", "--retry-max-delay=1s")},
-		{name: "zero retry base", args: with("--retry-base-delay=0s"), want: []string{"--retry-base-delay (0s) must be positive and at most --retry-max-delay (1m0s)"}},
+		{name: "zero retry base", args: with("--retry-base-delay=0s"), want: []string{"--retry-base-delay (0s) must be positive and at most --retry-max-delay (20s)"}},
 		{name: "retry cap below base", args: with("--retry-base-delay=2s", "--retry-max-delay=1s"), want: []string{"--retry-base-delay (2s) must be positive and at most --retry-max-delay (1s)"}},
 		{
 			name: "every problem reported at once",

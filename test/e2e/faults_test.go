@@ -237,9 +237,9 @@ func TestLowerOutage(t *testing.T) {
 const simulatedOutage = 40 * time.Second
 
 // TestLongLowerOutage simulates a 10-minute lower outage in 40 s: the node runs with
-// --retry-max-delay 1s (default: one minute), so a pod's work is tried more often in
-// 40 s than in 10 minutes at the default cap (about 18 times: 10 delays doubling from
-// 100 ms, then one a minute), and more often than the 20 tries after which
+// --retry-max-delay 1s (default: 20 s), so a pod's work is tried in 40 s about as
+// often as in 10 minutes at the default cap (about 37 times: 8 delays doubling from
+// 100 ms, then one every 20 s), and more often than the 20 tries after which
 // virtual-kubelet's default policy abandons a pod. What must hold: no retry is
 // abandoned (the retries of the one pod deleted and of the one pod created during the
 // outage each pass 20, and their work is done after the return), the pod deleted above
