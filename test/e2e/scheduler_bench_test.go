@@ -28,6 +28,7 @@ import (
 	"github.com/tensile-kube/tensile/pkg/apis/tensile/v1alpha1"
 	"github.com/tensile-kube/tensile/pkg/capacity"
 	"github.com/tensile-kube/tensile/pkg/constraints"
+	"github.com/tensile-kube/tensile/pkg/generated/clientset/versioned"
 )
 
 // schedBench is the throughput comparison's shape; SCHED_BENCH_* variables override it.
@@ -324,6 +325,7 @@ func schedBenchPod(ns, run, name, profile string, i int) *corev1.Pod {
 func schedBenchVirtualNodes(t *testing.T, client kubernetes.Interface, b schedBench) []string {
 	ctx, cancel := context.WithCancel(context.Background())
 	dyn := try(dynamic.NewForConfig(upper.Config)).must(t)
+	tensileClient := try(versioned.NewForConfig(upper.Config)).must(t)
 	perNode := resource.MustParse("32")
 	cpu := resource.NewMilliQuantity(perNode.MilliValue()*int64(b.lowerNodes), resource.DecimalSI)
 	mem := resource.NewQuantity(int64(b.lowerNodes)*128<<30, resource.BinarySI)
@@ -349,7 +351,7 @@ func schedBenchVirtualNodes(t *testing.T, client kubernetes.Interface, b schedBe
 			_ = dyn.Resource(v1alpha1.ClusterSummaryGVR).Delete(context.Background(), name, metav1.DeleteOptions{}) // no need to wait for the GC
 		})
 		pub := try(capacity.NewPublisher(capacity.PublisherConfig{
-			Source: schedBenchModel(b.lowerNodes, i), Client: dyn, VirtualNode: name, LowerVersion: "v1.37.2",
+			Source: schedBenchModel(b.lowerNodes, i), Client: tensileClient, VirtualNode: name, LowerVersion: "v1.37.2",
 			Owner: &metav1.OwnerReference{APIVersion: "v1", Kind: "Node", Name: name, UID: node.UID},
 		})).must(t)
 		go func() { _ = pub.Run(ctx) }()
