@@ -16,9 +16,6 @@ import (
 	listers "github.com/tensile-kube/tensile/pkg/generated/listers/tensile/v1alpha1"
 )
 
-// GVR is the group, version and resource PlacementExclusions are served under.
-var GVR = v1alpha1.SchemeGroupVersion.WithResource(v1alpha1.PlacementExclusionResource)
-
 // Client reads and writes PlacementExclusion objects through the generated typed
 // client, naming the record in every error.
 type Client struct {
