@@ -19,6 +19,8 @@ import (
 	"k8s.io/client-go/rest"
 	"k8s.io/client-go/tools/clientcmd"
 	clientcmdapi "k8s.io/client-go/tools/clientcmd/api"
+
+	"github.com/tensile-kube/tensile/pkg/generated/clientset/versioned"
 )
 
 // FieldManager is the server-side apply field manager of everything join writes.
@@ -38,9 +40,10 @@ type Cluster struct {
 	Source string
 	// Config is the client configuration; its Host is the API server's URL.
 	Config *rest.Config
-	// Kube and Dynamic are clients of Config.
+	// Kube, Dynamic and Tensile (the tensile.dev typed client) are clients of Config.
 	Kube    kubernetes.Interface
 	Dynamic dynamic.Interface
+	Tensile versioned.Interface
 }
 
 // LoadCluster reads a kubeconfig (path empty: $KUBECONFIG or ~/.kube/config) with an
@@ -73,7 +76,11 @@ func newCluster(role, source string, cfg *rest.Config) (*Cluster, error) {
 	if err != nil {
 		return nil, fmt.Errorf("%s cluster: %w", role, err)
 	}
-	return &Cluster{Role: role, Source: source, Config: cfg, Kube: kube, Dynamic: dyn}, nil
+	tensile, err := versioned.NewForConfig(cfg)
+	if err != nil {
+		return nil, fmt.Errorf("%s cluster: %w", role, err)
+	}
+	return &Cluster{Role: role, Source: source, Config: cfg, Kube: kube, Dynamic: dyn, Tensile: tensile}, nil
 }
 
 // String names the cluster in messages.

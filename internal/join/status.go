@@ -11,11 +11,9 @@ import (
 	corev1 "k8s.io/api/core/v1"
 	apierrors "k8s.io/apimachinery/pkg/api/errors"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
-	"k8s.io/apimachinery/pkg/runtime"
 	"k8s.io/apimachinery/pkg/util/duration"
 	"k8s.io/client-go/tools/clientcmd"
 
-	"github.com/tensile-kube/tensile/pkg/apis/tensile/v1alpha1"
 	"github.com/tensile-kube/tensile/pkg/vnodeident"
 )
 
@@ -88,15 +86,11 @@ func Status(ctx context.Context, o Options) ([]NodeStatus, error) {
 }
 
 func (o Options) summaryAge(ctx context.Context, node string) (string, error) {
-	u, err := o.Upper.Dynamic.Resource(v1alpha1.ClusterSummaryGVR).Get(ctx, node, metav1.GetOptions{})
+	cs, err := o.Upper.Tensile.TensileV1alpha1().ClusterSummaries().Get(ctx, node, metav1.GetOptions{})
 	if apierrors.IsNotFound(err) {
 		return "-", nil
 	} else if err != nil {
 		return "", fmt.Errorf("%s: reading ClusterSummary %s: %w", o.Upper, node, err)
-	}
-	cs := &v1alpha1.ClusterSummary{}
-	if err := runtime.DefaultUnstructuredConverter.FromUnstructured(u.Object, cs); err != nil {
-		return "", err
 	}
 	if cs.Status.UpdateTime.IsZero() {
 		return "-", nil

@@ -19,7 +19,6 @@ import (
 	"k8s.io/apimachinery/pkg/util/wait"
 
 	"github.com/tensile-kube/tensile/internal/translate"
-	"github.com/tensile-kube/tensile/pkg/apis/tensile/v1alpha1"
 )
 
 // LeaderLeaseNamespace is where the virtual node's leader-election Lease lives (its
@@ -281,14 +280,14 @@ func (o Options) deleteNode(ctx context.Context, node string) error {
 			return err
 		}
 	}
-	summaries := o.Upper.Dynamic.Resource(v1alpha1.ClusterSummaryGVR)
+	summaries := o.Upper.Tensile.TensileV1alpha1().ClusterSummaries()
 	cs, err := summaries.Get(ctx, node, metav1.GetOptions{})
 	if apierrors.IsNotFound(err) {
 		return nil
 	} else if err != nil {
 		return fmt.Errorf("%s: reading ClusterSummary %s: %w", o.Upper, node, err)
 	}
-	if vn, _, _ := unstructured.NestedString(cs.Object, "status", "virtualNode"); vn != node {
+	if cs.Status.VirtualNode != node {
 		return nil // not the virtual node's summary
 	}
 	return del("ClusterSummary "+node, summaries.Delete(ctx, node, metav1.DeleteOptions{Preconditions: &metav1.Preconditions{UID: ptrTo(cs.GetUID())}}))
