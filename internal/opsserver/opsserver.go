@@ -7,6 +7,7 @@ package opsserver
 import (
 	"errors"
 	"net/http"
+	"net/http/pprof"
 
 	"k8s.io/apiserver/pkg/server/healthz"
 	"k8s.io/component-base/metrics/legacyregistry"
@@ -25,4 +26,14 @@ func Mux(ready func() bool) *http.ServeMux {
 		return nil
 	}))
 	return mux
+}
+
+// InstallProfiling adds Go's /debug/pprof handlers to mux (the --profiling flag of kube
+// components): CPU and heap profiles of a running component, for benchmarks and support.
+func InstallProfiling(mux *http.ServeMux) {
+	mux.HandleFunc("/debug/pprof/", pprof.Index)
+	mux.HandleFunc("/debug/pprof/cmdline", pprof.Cmdline)
+	mux.HandleFunc("/debug/pprof/profile", pprof.Profile)
+	mux.HandleFunc("/debug/pprof/symbol", pprof.Symbol)
+	mux.HandleFunc("/debug/pprof/trace", pprof.Trace)
 }

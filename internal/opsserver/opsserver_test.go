@@ -39,3 +39,24 @@ func TestMux(t *testing.T) {
 		t.Errorf("/metrics = %d, want 200", code)
 	}
 }
+
+func TestInstallProfiling(t *testing.T) {
+	mux := Mux(func() bool { return true })
+	off := httptest.NewServer(mux)
+	defer off.Close()
+	if resp, err := http.Get(off.URL + "/debug/pprof/heap"); err != nil {
+		t.Fatal(err)
+	} else if resp.Body.Close(); resp.StatusCode != http.StatusNotFound {
+		t.Errorf("/debug/pprof/heap without profiling = %d, want 404", resp.StatusCode)
+	}
+	InstallProfiling(mux)
+	resp, err := http.Get(off.URL + "/debug/pprof/heap?debug=1")
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer resp.Body.Close()
+	b, _ := io.ReadAll(resp.Body)
+	if resp.StatusCode != http.StatusOK || len(b) == 0 {
+		t.Errorf("/debug/pprof/heap with profiling = %d (%d bytes), want 200 and a profile", resp.StatusCode, len(b))
+	}
+}

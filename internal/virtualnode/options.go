@@ -13,6 +13,7 @@ import (
 
 	"github.com/spf13/pflag"
 	corev1 "k8s.io/api/core/v1"
+	"k8s.io/apimachinery/pkg/runtime"
 	"k8s.io/apimachinery/pkg/util/validation"
 	cliflag "k8s.io/component-base/cli/flag"
 
@@ -47,7 +48,10 @@ type Options struct {
 	LowerSAToken          bool
 	ReflectSystemServices bool
 
+	// KubeAPIContentType is the wire format of built-in kinds towards both API servers.
+	KubeAPIContentType string
 	MetricsBindAddress string
+	Profiling          bool
 	ListenAddress      string
 	NodeIP             string
 	TLSCertFile        string
@@ -81,6 +85,7 @@ func NewOptions() *Options {
 		PublishSummary:       true,
 		LowerNamespace:       translate.PlaceholderNamespace,
 		LowerSAToken:         true,
+		KubeAPIContentType:   runtime.ContentTypeProtobuf,
 		MetricsBindAddress:   "127.0.0.1:10256",
 		ListenAddress:        "127.0.0.1:10250",
 		NodeIP:               "127.0.0.1",
@@ -114,7 +119,9 @@ func (o *Options) AddFlags(fs *pflag.FlagSet) {
 	fs.StringVar(&o.LowerNamespace, "lower-namespace", o.LowerNamespace, "Lower namespace of each upper namespace, a template: {namespace} once, and optionally {cluster} (the upper cluster ID) and {node} (--nodename). \"{namespace}-{cluster}\" keeps several upper clusters apart in one lower cluster; put {node} in it (\"{namespace}-{node}\") when two virtual nodes of one upper cluster can join the same lower cluster, which {cluster} alone does not keep apart.")
 	fs.BoolVar(&o.LowerSAToken, "lower-service-account-token", o.LowerSAToken, "Give pods that have a service-account token above a token of the lower ServiceAccount of the same name below (created if missing). False: no token below. Upper tokens never go down.")
 	fs.BoolVar(&o.ReflectSystemServices, "reflect-system-services", o.ReflectSystemServices, "Reflect default/kubernetes and the kube-system Services into the lower cluster too (a lower Service of the same name that this node did not create is never overwritten). A kube-system Service annotated tensile.dev/reflect=true is reflected either way.")
+	fs.StringVar(&o.KubeAPIContentType, "kube-api-content-type", o.KubeAPIContentType, "Wire format of built-in kinds towards both API servers: application/vnd.kubernetes.protobuf (as kube components use) or application/json. Custom resources are always JSON.")
 	fs.StringVar(&o.MetricsBindAddress, "metrics-bind-address", o.MetricsBindAddress, "Address of /metrics, /healthz and /readyz.")
+	fs.BoolVar(&o.Profiling, "profiling", o.Profiling, "Serve Go's /debug/pprof on --metrics-bind-address.")
 	fs.StringVar(&o.ListenAddress, "listen-address", o.ListenAddress, "Address of the kubelet API (logs, exec, port-forward, stats), HTTPS.")
 	fs.StringVar(&o.NodeIP, "node-ip", o.NodeIP, "InternalIP the node reports: where the upper API server reaches the kubelet API.")
 	fs.StringVar(&o.TLSCertFile, "tls-cert-file", o.TLSCertFile, "Serving certificate of the kubelet API. Empty: requested from the upper cluster (kubelet-serving CSR).")
@@ -153,6 +160,9 @@ func (o *Options) Validate() error {
 	}
 	if o.UpperQPS <= 0 || o.LowerQPS <= 0 || o.UpperBurst <= 0 || o.LowerBurst <= 0 {
 		errs = append(errs, errors.New("QPS and burst flags must be positive"))
+	}
+	if o.KubeAPIContentType != runtime.ContentTypeProtobuf && o.KubeAPIContentType != runtime.ContentTypeJSON {
+		errs = append(errs, fmt.Errorf("--kube-api-content-type %q: want %s or %s", o.KubeAPIContentType, runtime.ContentTypeProtobuf, runtime.ContentTypeJSON))
 	}
 	if o.Workers <= 0 {
 		errs = append(errs, errors.New("--workers must be positive"))

@@ -72,6 +72,8 @@ func TestOptionsValidate(t *testing.T) {
 		{name: "namespace mapping without {namespace}", args: with("--lower-namespace={cluster}"), want: []string{"--lower-namespace: lower-namespace template \"{cluster}\": want {namespace} exactly once"}},
 		{name: "namespace mapping with a node name that has dots", args: with("--nodename=vk.a", "--lower-namespace={node}-{namespace}"), want: []string{`--lower-namespace: lower-namespace template "{node}-{namespace}" gives namespaces like "vk.a-a"`}},
 		{name: "non-positive QPS", args: with("--client-api-qps=0"), want: []string{"QPS and burst flags must be positive"}},
+		{name: "JSON wire format", args: with("--kube-api-content-type=application/json")},
+		{name: "unknown wire format", args: with("--kube-api-content-type=application/yaml"), want: []string{`--kube-api-content-type "application/yaml": want application/vnd.kubernetes.protobuf or application/json`}},
 		{name: "non-positive workers", args: with("--workers=0"), want: []string{"--workers must be positive"}},
 		{name: "shortened retry delays", args: with("--retry-base-delay=10ms", "--retry-max-delay=1s")},
 		{name: "zero retry base", args: with("--retry-base-delay=0s"), want: []string{"--retry-base-delay (0s) must be positive and at most --retry-max-delay (20s)"}},

@@ -55,7 +55,7 @@ func Run(ctx context.Context, o *Options) error {
 		return err
 	}
 	var ready atomic.Bool
-	if err := serveOps(ctx, o.MetricsBindAddress, &ready); err != nil {
+	if err := serveOps(ctx, o.MetricsBindAddress, o.Profiling, &ready); err != nil {
 		return err
 	}
 	if !o.LeaderElect {
@@ -74,10 +74,10 @@ func connect(ctx context.Context, o *Options) (*clusters, error) {
 		return nil, err
 	}
 	c := &clusters{upperCfg: upperCfg, lowerCfg: lowerCfg}
-	if c.upper, err = kubernetes.NewForConfig(upperCfg); err != nil {
+	if c.upper, err = kubernetes.NewForConfig(withContentType(upperCfg, o.KubeAPIContentType)); err != nil {
 		return nil, err
 	}
-	if c.lower, err = kubernetes.NewForConfig(lowerCfg); err != nil {
+	if c.lower, err = kubernetes.NewForConfig(withContentType(lowerCfg, o.KubeAPIContentType)); err != nil {
 		return nil, err
 	}
 	if err := reachable(ctx, "upper", upperCfg, c.upper); err != nil {
@@ -99,13 +99,17 @@ func connect(ctx context.Context, o *Options) (*clusters, error) {
 	return c, nil
 }
 
-// serveOps serves /metrics, /healthz and /readyz.
-func serveOps(ctx context.Context, addr string, ready *atomic.Bool) error {
+// serveOps serves /metrics, /healthz and /readyz, and /debug/pprof with --profiling.
+func serveOps(ctx context.Context, addr string, profiling bool, ready *atomic.Bool) error {
 	l, err := net.Listen("tcp", addr)
 	if err != nil {
 		return fmt.Errorf("--metrics-bind-address %s: %w", addr, err)
 	}
-	srv := &http.Server{Handler: opsserver.Mux(ready.Load), ReadHeaderTimeout: 10 * time.Second}
+	mux := opsserver.Mux(ready.Load)
+	if profiling {
+		opsserver.InstallProfiling(mux)
+	}
+	srv := &http.Server{Handler: mux, ReadHeaderTimeout: 10 * time.Second}
 	go func() { _ = srv.Serve(l) }()
 	go func() { <-ctx.Done(); _ = srv.Close() }()
 	return nil

@@ -41,6 +41,7 @@ func benchMemory(t *testing.T, env *benchEnv, comps []benchComponent, pods int) 
 	vn := startBenchVirtualNode(t, mem.vnode)
 	pid := vn.Cmd.Process.Pid
 	res.rssSynced = settledRSS(t, pid)
+	saveProfile(t, vn, "heap", "heap-synced")
 	for r := 1; r <= envInt(t, "BENCH_MEM_ROUNDS", 2); r++ {
 		paths := []benchPath{pathDirect, pathThrough}
 		if r%2 == 0 {
@@ -62,6 +63,7 @@ func benchMemory(t *testing.T, env *benchEnv, comps []benchComponent, pods int) 
 		}
 	}
 	res.peak = procPeakRSS(t, pid)
+	saveProfile(t, vn, "heap", "heap-end")
 	return res
 }
 

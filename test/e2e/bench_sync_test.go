@@ -3,11 +3,14 @@ package e2e
 import (
 	"context"
 	"fmt"
+	"io"
+	"net/http"
 	"os"
 	"path/filepath"
 	"sort"
 	"strconv"
 	"strings"
+	"sync"
 	"syscall"
 	"testing"
 	"time"
@@ -42,7 +45,15 @@ func TestBenchSync(t *testing.T) {
 		// Each round starts with the next path, so no path always follows the same one.
 		for i := range paths {
 			path := paths[(r-1+i)%len(paths)]
+			var profiled sync.WaitGroup
+			if r == 1 && path == pathThrough {
+				// CPU of the first through round's burst, where virtual-node CPU per pod is counted.
+				profiled.Go(func() {
+					saveProfile(t, vn, fmt.Sprintf("profile?seconds=%d", envInt(t, "BENCH_PPROF_SECONDS", 20)), "cpu")
+				})
+			}
 			row := measureRound(t, env, path, pods, vn.Cmd.Process.Pid, comps, nil)
+			profiled.Wait()
 			row.round, row.label = strconv.Itoa(r), path.String()
 			rows = append(rows, row)
 			t.Logf("round %d %s: all Running in %v, cleanup %v, virtual-node CPU %.2fs", r, path, row.sync.wall, row.clean.gone, row.vnCPU)
@@ -74,7 +85,33 @@ func envInt(t testing.TB, key string, def int) int {
 // "--lower-namespace={namespace}-{cluster}" to measure what a namespace map costs.
 func startBenchVirtualNode(t testing.TB, name string) *VirtualNode {
 	return startVirtualNode(t, name, lowerA, append([]string{"--kube-api-qps", "1000", "--kube-api-burst", "2000",
-		"--client-api-qps", "1000", "--client-api-burst", "2000", "--workers", "32"}, strings.Fields(os.Getenv("BENCH_VNODE_ARGS"))...)...)
+		"--client-api-qps", "1000", "--client-api-burst", "2000", "--workers", "32", "--profiling"}, strings.Fields(os.Getenv("BENCH_VNODE_ARGS"))...)...)
+}
+
+// saveProfile fetches one of a virtual node's /debug/pprof profiles (--profiling) into
+// the test bed's logs as <node>.<name>.pprof, for `go tool pprof bin/virtual-node <file>`.
+// A failure is reported, not fatal: the figures of the run stand without it.
+func saveProfile(t testing.TB, vn *VirtualNode, query, name string) {
+	t.Helper()
+	path := filepath.Join(testbed, "logs", vn.Name+"."+name+".pprof")
+	resp, err := http.Get("http://" + vn.MetricsAddr + "/debug/pprof/" + query)
+	if err != nil {
+		t.Errorf("profile %s: %v", name, err)
+		return
+	}
+	defer resp.Body.Close()
+	b, err := io.ReadAll(resp.Body)
+	if err == nil && resp.StatusCode != http.StatusOK {
+		err = fmt.Errorf("%s: %s", resp.Status, b)
+	}
+	if err == nil {
+		err = os.WriteFile(path, b, 0o644)
+	}
+	if err != nil {
+		t.Errorf("profile %s: %v", name, err)
+		return
+	}
+	t.Logf("profile %s: %s", name, path)
 }
 
 // benchKWOKLabel marks the upper cluster's KWOK nodes of the benchmark.
