@@ -113,7 +113,7 @@ func (p *Provider) reconcile(ctx context.Context, key string) error {
 		return nil
 	}
 	if want.Phase == corev1.PodPending {
-		if d := p.status.hold(key); d > 0 {
+		if d := p.status.hold(key, holdFor(lower)); d > 0 {
 			p.queue.AddAfter(key, d) // a Running status due meanwhile is written at once
 			return nil
 		}

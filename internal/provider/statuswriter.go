@@ -44,18 +44,38 @@ type statusWriter struct {
 // each step is a write. Running and terminal statuses are written at once.
 const pendingHold = time.Second
 
-// hold reports how much longer a Pending write for key waits (zero: write it now). The
-// hold starts with the first Pending write due and never extends.
-func (w *statusWriter) hold(key string) time.Duration {
+// placedHold is how long a Pending status may wait while the lower pod is bound to a
+// node whose kubelet has not reported it yet (PodScheduled=True, no hostIP). That step
+// alone is no news above: the upper pod is bound already, the descheduler acts on
+// PodScheduled=False only, and the scheduler plugin waits for the kubelet's hostIP
+// before it trusts a placement. The kubelet's first status follows, usually within
+// this hold, and carries the condition; on a busy lower cluster it came seconds later,
+// which made the scheduler's step a write of its own (issue #14: 2.2-2.4 writes per pod
+// instead of at most 2). A lower pod that stays there still shows up after the hold.
+const placedHold = 10 * time.Second
+
+// holdFor is the hold of a Pending status for lower: placedHold while the lower pod is
+// placed and not yet reported by its kubelet, else pendingHold.
+func holdFor(lower *corev1.Pod) time.Duration {
+	if lower.Status.HostIP == "" && lower.Spec.NodeName != "" && lower.Status.Phase == corev1.PodPending {
+		return placedHold
+	}
+	return pendingHold
+}
+
+// hold reports how much longer a Pending write for key waits (zero: write it now) when
+// such a write may wait limit. The hold starts with the first Pending write due and
+// never extends: limit counts from then.
+func (w *statusWriter) hold(key string, limit time.Duration) time.Duration {
 	w.mu.Lock()
 	defer w.mu.Unlock()
 	now := w.clock.Now()
 	since, ok := w.held[key]
 	if !ok {
 		w.held[key] = now
-		return pendingHold
+		return limit
 	}
-	if left := pendingHold - now.Sub(since); left > 0 {
+	if left := limit - now.Sub(since); left > 0 {
 		return left
 	}
 	return 0

@@ -292,14 +292,46 @@ func TestStatusWriterHold(t *testing.T) {
 	}{{0, pendingHold}, {400 * time.Millisecond, pendingHold - 400*time.Millisecond}, {600 * time.Millisecond, 0}, {time.Hour, 0}}
 	for _, s := range steps {
 		e.clock.Step(s.step)
-		if got := e.w.hold(key); got != s.want {
+		if got := e.w.hold(key, pendingHold); got != s.want {
 			t.Errorf("after %v more: hold %v, want %v", s.step, got, s.want)
 		}
 	}
 	if _, err := e.w.write(context.Background(), e.cached, running(e.cached, "10.0.0.5")); err != nil {
 		t.Fatal(err)
 	}
-	if got := e.w.hold(key); got != pendingHold {
+	if got := e.w.hold(key, pendingHold); got != pendingHold {
 		t.Errorf("hold after a write %v, want a new hold of %v", got, pendingHold)
+	}
+}
+
+// TestStatusWriterPlacedHold: a Pending status of a lower pod that is bound but not yet
+// reported by its kubelet waits up to placedHold; once the kubelet reports it (hostIP),
+// the ordinary hold, counted from the first time a write was due, applies.
+func TestStatusWriterPlacedHold(t *testing.T) {
+	unplaced := &corev1.Pod{Status: corev1.PodStatus{Phase: corev1.PodPending}}
+	placed := &corev1.Pod{Spec: corev1.PodSpec{NodeName: "worker-1"}, Status: corev1.PodStatus{Phase: corev1.PodPending}}
+	reported := placed.DeepCopy()
+	reported.Status.HostIP = "192.168.1.3"
+	for _, tc := range []struct {
+		name  string
+		lower *corev1.Pod
+		want  time.Duration
+	}{{"not placed below (the scheduler's False goes up soon)", unplaced, pendingHold}, {"placed, no kubelet status yet", placed, placedHold}, {"placed and reported by the kubelet", reported, pendingHold}} {
+		if got := holdFor(tc.lower); got != tc.want {
+			t.Errorf("%s: holdFor = %v, want %v", tc.name, got, tc.want)
+		}
+	}
+
+	e := newWriterEnv(t)
+	key := podKey("app", "web")
+	if got := e.w.hold(key, holdFor(placed)); got != placedHold {
+		t.Fatalf("first hold of a placed pod %v, want %v", got, placedHold)
+	}
+	e.clock.Step(3 * time.Second)
+	if got := e.w.hold(key, holdFor(placed)); got != placedHold-3*time.Second {
+		t.Errorf("placed pod 3s later: hold %v, want %v", got, placedHold-3*time.Second)
+	}
+	if got := e.w.hold(key, holdFor(reported)); got != 0 {
+		t.Errorf("once the kubelet reports the pod, 3s after the first hold: hold %v, want 0 (write now)", got)
 	}
 }
