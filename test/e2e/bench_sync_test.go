@@ -46,13 +46,18 @@ func TestBenchSync(t *testing.T) {
 		for i := range paths {
 			path := paths[(r-1+i)%len(paths)]
 			var profiled sync.WaitGroup
+			var afterSync func()
 			if r == 1 && path == pathThrough {
-				// CPU of the first through round's burst, where virtual-node CPU per pod is counted.
-				profiled.Go(func() {
-					saveProfile(t, vn, fmt.Sprintf("profile?seconds=%d", envInt(t, "BENCH_PPROF_SECONDS", 20)), "cpu")
-				})
+				// CPU of the first through round's burst, where virtual-node CPU per pod is
+				// counted, and of its cleanup.
+				profile := fmt.Sprintf("profile?seconds=%d", envInt(t, "BENCH_PPROF_SECONDS", 20))
+				profiled.Go(func() { saveProfile(t, vn, profile, "cpu") })
+				afterSync = func() {
+					profiled.Wait() // one CPU profile at a time
+					profiled.Go(func() { saveProfile(t, vn, profile, "cpu-cleanup") })
+				}
 			}
-			row := measureRound(t, env, path, pods, vn.Cmd.Process.Pid, comps, nil)
+			row := measureRound(t, env, path, pods, vn.Cmd.Process.Pid, comps, afterSync)
 			profiled.Wait()
 			row.round, row.label = strconv.Itoa(r), path.String()
 			rows = append(rows, row)
