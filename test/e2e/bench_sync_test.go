@@ -47,10 +47,14 @@ func TestBenchSync(t *testing.T) {
 			path := paths[(r-1+i)%len(paths)]
 			var profiled sync.WaitGroup
 			var afterSync func()
+			profile := fmt.Sprintf("profile?seconds=%d", envInt(t, "BENCH_PPROF_SECONDS", 20))
+			if r == 1 && path == pathDirect {
+				// What the virtual node spends on the lower cluster's own pods.
+				profiled.Go(func() { saveProfile(t, vn, profile, "cpu-direct") })
+			}
 			if r == 1 && path == pathThrough {
 				// CPU of the first through round's burst, where virtual-node CPU per pod is
 				// counted, and of its cleanup.
-				profile := fmt.Sprintf("profile?seconds=%d", envInt(t, "BENCH_PPROF_SECONDS", 20))
 				profiled.Go(func() { saveProfile(t, vn, profile, "cpu") })
 				afterSync = func() {
 					profiled.Wait() // one CPU profile at a time
