@@ -7,6 +7,7 @@ import (
 	"net"
 	"net/http"
 	"os"
+	"runtime/debug"
 	"strconv"
 	"strings"
 	"sync/atomic"
@@ -224,6 +225,11 @@ func runNode(ctx context.Context, o *Options, c *clusters, ready *atomic.Bool) e
 	if err := inf.wait(ctx); err != nil {
 		return err
 	}
+	// What decoding the initial lists left (every lower pod in full before the transform
+	// kept a few hundred bytes of each foreign one) is garbage now: hand it back to the
+	// OS at once, instead of keeping it as the process's resident high-water mark until
+	// the runtime's background scavenger gets to it (minutes).
+	debug.FreeOSMemory()
 	go prov.Run(ctx)
 	go reportGauges(ctx, prov)
 	go func() {
