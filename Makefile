@@ -111,8 +111,9 @@ GOTEST      ?= $(GO) test
 test: lint test-unit test-e2e ## Unit and e2e tests; the e2e part starts and stops its own test bed.
 
 .PHONY: test-unit
-test-unit: ## Unit tests (no clusters), with the race detector.
+test-unit: ## Unit tests (no clusters), with the race detector; and the patch we carry in third_party/virtual-kubelet.
 	$(GOTEST) -race -count=1 $$($(GO) list ./... | grep -v /test/e2e)
+	cd third_party/virtual-kubelet && $(GOTEST) -count=1 -run 'PodsEffectivelyEqual' ./node/
 
 # One test bed is shared by every e2e test of the run; hack/e2e.sh tears it down
 # afterwards even when a test fails (KEEP_TESTBED=1 keeps it for debugging).

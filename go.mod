@@ -304,3 +304,7 @@ replace github.com/go-errors/errors => github.com/go-errors/errors v1.4.2
 replace github.com/google/gnostic-models => github.com/google/gnostic-models v0.7.0
 
 replace sigs.k8s.io/kustomize/kyaml => sigs.k8s.io/kustomize/kyaml v0.21.1
+
+// virtual-kubelet v1.14.1 with one patch (third_party/virtual-kubelet/PATCHES.md):
+// podsEffectivelyEqual without go-cmp's per-field path strings.
+replace github.com/virtual-kubelet/virtual-kubelet => ./third_party/virtual-kubelet
