@@ -172,8 +172,8 @@ func TestSecretDataHash(t *testing.T) {
 	a := translate.SecretDataHash(map[string][]byte{"a": []byte("bc"), "d": nil})
 	for name, other := range map[string]map[string][]byte{
 		"bytes moved from value to key": {"ab": []byte("c"), "d": nil},
-		"another value":                  {"a": []byte("bd"), "d": nil},
-		"a key less":                     {"a": []byte("bc")},
+		"another value":                 {"a": []byte("bd"), "d": nil},
+		"a key less":                    {"a": []byte("bc")},
 	} {
 		if translate.SecretDataHash(other) == a {
 			t.Errorf("%s: same hash as the original", name)
