@@ -5,13 +5,13 @@ import (
 	"crypto/tls"
 	"encoding/json"
 	"errors"
+	"fmt"
 	"net/http"
 	"strings"
 	"time"
 
 	"github.com/prometheus/common/expfmt"
 	"github.com/virtual-kubelet/virtual-kubelet/node/api"
-	"github.com/virtual-kubelet/virtual-kubelet/node/nodeutil"
 	remotecommandconsts "k8s.io/apimachinery/pkg/util/remotecommand"
 	"k8s.io/klog/v2"
 )
@@ -188,20 +188,27 @@ func writeError(w http.ResponseWriter, r *http.Request, err error) {
 	http.Error(w, err.Error(), code)
 }
 
-// ServeOn returns the nodeutil.NodeOpt that makes a virtual node serve h over TLS on
-// addr (host:port), with h's stream timeouts for the exec and attach routes that
-// nodeutil.AttachProviderRoutes installs. It refuses a nil TLS configuration because
-// nodeutil would then silently start the node without its HTTPS server.
-func ServeOn(addr string, h *Handler, tlsConfig *tls.Config) nodeutil.NodeOpt {
-	return func(c *nodeutil.NodeConfig) error {
-		if h == nil || tlsConfig == nil {
-			return errors.New("kubeletapi: the kubelet API needs a handler and a TLS configuration")
-		}
-		c.HTTPListenAddr = addr
-		c.Handler = h
-		c.TLSConfig = tlsConfig
-		c.StreamIdleTimeout = h.cfg.StreamIdleTimeout
-		c.StreamCreationTimeout = h.cfg.StreamCreationTimeout
-		return nil
+// StreamTimeouts are the stream timeouts h was configured with: give them to the
+// api.PodHandler that serves Routes' exec and attach.
+func (h *Handler) StreamTimeouts() (idle, creation time.Duration) {
+	return h.cfg.StreamIdleTimeout, h.cfg.StreamCreationTimeout
+}
+
+// Serve serves h over TLS on addr (host:port) as virtual-kubelet's node serves its
+// handler, until stop is called. It refuses a nil TLS configuration: the kubelet API is
+// never served in plain HTTP.
+func Serve(addr string, h *Handler, tlsConfig *tls.Config) (stop func(), err error) {
+	if h == nil || tlsConfig == nil {
+		return nil, errors.New("kubeletapi: the kubelet API needs a handler and a TLS configuration")
 	}
+	l, err := tls.Listen("tcp", addr, tlsConfig)
+	if err != nil {
+		return nil, fmt.Errorf("kubeletapi: listening on %s: %w", addr, err)
+	}
+	srv := &http.Server{Handler: h, TLSConfig: tlsConfig, ReadHeaderTimeout: 30 * time.Second}
+	go func() { _ = srv.Serve(l) }()
+	return func() {
+		_ = srv.Close()
+		_ = l.Close()
+	}, nil
 }

@@ -25,6 +25,10 @@ type Clusters struct {
 	// LowerAll, optional, serves every lower pod: Services follow whether the lower
 	// cluster runs pods of ours in their namespace.
 	LowerAll informers.SharedInformerFactory
+	// UpperSecret, optional, reads one upper Secret whole from the upper API server. Set
+	// it when Upper's Secrets informer keeps no data (WithoutSecretData is its
+	// transform): the reflector then reads a Secret only to write its lower copy.
+	UpperSecret func(ctx context.Context, namespace, name string) (*corev1.Secret, error)
 }
 
 // lowerAPI is what a typed client of one kind in one lower namespace offers.
@@ -110,27 +114,6 @@ func ConfigMaps(c Clusters) PodKind[*corev1.ConfigMap] {
 			Update: func(cur, want *corev1.ConfigMap) {
 				setMeta(cur, want)
 				cur.Data, cur.BinaryData = want.Data, want.BinaryData
-			},
-		})}
-}
-
-// Secrets reflects Secrets, except upper service-account tokens.
-func Secrets(c Clusters) PodKind[*corev1.Secret] {
-	return PodKind[*corev1.Secret]{Kind: informedKind(corev1.Resource("secrets"),
-		c.Upper.Core().V1().Secrets().Informer(), c.LowerOwned.Core().V1().Secrets().Informer(), c.Lower.CoreV1().Secrets, Kind[*corev1.Secret]{
-			Name: "secret",
-			Translate: func(u *corev1.Secret, o translate.Owner) (*corev1.Secret, string) {
-				if translate.IsUpperCredential(u) {
-					return nil, "upper service-account token"
-				}
-				return translate.SecretToLower(u, o), ""
-			},
-			Equal: func(cur, want *corev1.Secret) bool {
-				return metaEqual(cur, want) && reflect.DeepEqual(cur.Data, want.Data)
-			},
-			Update: func(cur, want *corev1.Secret) {
-				setMeta(cur, want)
-				cur.Data = want.Data
 			},
 		})}
 }

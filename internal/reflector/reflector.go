@@ -63,6 +63,10 @@ type Kind[T Object] struct {
 	// NeedsRecreate, optional, reports that current cannot become desired by an update
 	// (an immutable field changed): the copy is deleted and created again.
 	NeedsRecreate func(current, desired T) bool
+	// Complete, optional, returns the desired copy whole when the upper cache leaves part
+	// of the object out (Secrets' data, see WithoutSecretData): Translate's result is
+	// enough to compare, and the reflector calls Complete only before it writes.
+	Complete func(ctx context.Context, upper T, owner translate.Owner) (desired T, err error)
 	// ForeignUse, when set, decides whether a lower object of the same name that no
 	// virtual node created may serve as it is (ok), and otherwise says what would allow
 	// it (hint, for the event): a lower ServiceAccount is a lower identity, usable only
@@ -279,10 +283,19 @@ func (r *engine[T]) handle(ctx context.Context, key string) (err error) {
 	}
 	if !haveLower {
 		op = "create"
+		if desired, err = r.complete(ctx, upper, desired); err != nil {
+			return err
+		}
 		return r.create(ctx, upper, desired)
 	}
 	if r.kind.Equal(lower, desired) {
 		return nil
+	}
+	if desired, err = r.complete(ctx, upper, desired); err != nil {
+		return err
+	}
+	if r.kind.Complete != nil && r.kind.Equal(lower, desired) {
+		return nil // the cache was behind the upper object, which the copy already matches
 	}
 	if err := r.replace(ctx, lower, desired); err != nil {
 		op = "delete"
@@ -292,6 +305,18 @@ func (r *engine[T]) handle(ctx context.Context, key string) (err error) {
 	current := lower.DeepCopyObject().(T)
 	r.kind.Update(current, desired)
 	return r.kind.Write(ctx, current)
+}
+
+// complete returns desired whole (Kind.Complete) before it is written.
+func (r *engine[T]) complete(ctx context.Context, upper, desired T) (T, error) {
+	if r.kind.Complete == nil {
+		return desired, nil
+	}
+	whole, err := r.kind.Complete(ctx, upper, r.cfg.Owner)
+	if err != nil {
+		return desired, fmt.Errorf("%s %s/%s: reading the whole upper object: %w", r.kind.Name, upper.GetNamespace(), upper.GetName(), err)
+	}
+	return whole, nil
 }
 
 // logSkip logs, once per object and reason, why an object is not reflected.

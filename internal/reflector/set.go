@@ -91,6 +91,8 @@ type SetConfig struct {
 	Lower kubernetes.Interface
 	// SystemServices reflects default/kubernetes and the kube-system Services too.
 	SystemServices bool
+	// UpperSecret, optional, reads one upper Secret whole: see Clusters.UpperSecret.
+	UpperSecret func(ctx context.Context, namespace, name string) (*corev1.Secret, error)
 }
 
 // Set is every reflector of a virtual node: those of the objects its pods use
@@ -113,7 +115,7 @@ func NewSet(cfg SetConfig) (*Set, error) {
 		return nil, errors.New("reflector: upper, lower-owned and lower informer factories and a lower client are required")
 	}
 	s := &Set{owner: cfg.Owner, lower: cfg.Lower, namespaces: cfg.LowerAll.Core().V1().Namespaces().Lister()}
-	c := Clusters{Upper: cfg.Upper, LowerOwned: cfg.LowerOwned, Lower: cfg.Lower, LowerAll: cfg.LowerAll}
+	c := Clusters{Upper: cfg.Upper, LowerOwned: cfg.LowerOwned, Lower: cfg.Lower, LowerAll: cfg.LowerAll, UpperSecret: cfg.UpperSecret}
 	rc := Config{Owner: cfg.Owner, Recorder: cfg.Recorder, EnsureNamespace: s.EnsureNamespace}
 	var err error
 	if s.ConfigMaps, err = New(ConfigMaps(c), rc); err != nil {

@@ -1,7 +1,11 @@
 package translate
 
 import (
+	"crypto/sha256"
+	"encoding/binary"
+	"encoding/hex"
 	"maps"
+	"slices"
 
 	corev1 "k8s.io/api/core/v1"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
@@ -92,4 +96,28 @@ func copyBytes(m map[string][]byte) map[string][]byte {
 		out[k] = append([]byte(nil), v...)
 	}
 	return out
+}
+
+// AnnotationDataHash records the SHA-256 of a Secret's data (SecretDataHash). A lower
+// Secret copy carries it, for the data it was written with; the virtual node's cache of
+// upper Secrets carries it in place of the data, which it does not keep (see
+// reflector.WithoutSecretData). It is never written above.
+const AnnotationDataHash = "tensile.dev/data-sha256"
+
+// SecretDataHash returns the hex SHA-256 of a Secret's data: its keys in order, each key
+// and value prefixed by its length, so that no two different maps hash alike by
+// shifting bytes between a key and its value.
+func SecretDataHash(data map[string][]byte) string {
+	h := sha256.New()
+	var n [8]byte
+	write := func(b []byte) {
+		binary.BigEndian.PutUint64(n[:], uint64(len(b)))
+		h.Write(n[:])
+		h.Write(b)
+	}
+	for _, k := range slices.Sorted(maps.Keys(data)) {
+		write([]byte(k))
+		write(data[k])
+	}
+	return hex.EncodeToString(h.Sum(nil))
 }

@@ -167,3 +167,22 @@ func TestServiceAccountToLower(t *testing.T) {
 	got := translate.ServiceAccountToLower(upper, owner)
 	checkCopy(t, upper, before, want, got, func(got *corev1.ServiceAccount) { *got.AutomountServiceAccountToken = true })
 }
+
+func TestSecretDataHash(t *testing.T) {
+	a := translate.SecretDataHash(map[string][]byte{"a": []byte("bc"), "d": nil})
+	for name, other := range map[string]map[string][]byte{
+		"bytes moved from value to key": {"ab": []byte("c"), "d": nil},
+		"another value":                 {"a": []byte("bd"), "d": nil},
+		"a key less":                    {"a": []byte("bc")},
+	} {
+		if translate.SecretDataHash(other) == a {
+			t.Errorf("%s: same hash as the original", name)
+		}
+	}
+	if b := translate.SecretDataHash(map[string][]byte{"d": {}, "a": []byte("bc")}); b != a {
+		t.Errorf("same data, another map: %s != %s", b, a)
+	}
+	if len(a) != 64 {
+		t.Errorf("hash %q is not hex SHA-256", a)
+	}
+}

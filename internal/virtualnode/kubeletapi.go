@@ -6,8 +6,12 @@ import (
 	"net/http"
 
 	"github.com/virtual-kubelet/virtual-kubelet/errdefs"
+	"github.com/virtual-kubelet/virtual-kubelet/node/api"
 	"github.com/virtual-kubelet/virtual-kubelet/node/nodeutil"
+	corev1 "k8s.io/api/core/v1"
+	"k8s.io/apimachinery/pkg/labels"
 	"k8s.io/apimachinery/pkg/types"
+	corev1listers "k8s.io/client-go/listers/core/v1"
 
 	"github.com/tensile-kube/tensile/internal/kubeletapi"
 	"github.com/tensile-kube/tensile/internal/provider"
@@ -90,12 +94,30 @@ func newKubeletAPI(_ context.Context, o *Options, c *clusters, prov func() *prov
 	return &kubeletAPI{Proxy: proxy, serving: serving, auth: auth, handler: handler, routes: routes, addr: o.ListenAddress}, nil
 }
 
-// nodeOpts attaches virtual-kubelet's pod routes and serves them behind the handler.
-func (k *kubeletAPI) nodeOpts() []nodeutil.NodeOpt {
-	return []nodeutil.NodeOpt{
-		nodeutil.AttachProviderRoutes(k.routes),
-		kubeletapi.ServeOn(k.addr, k.handler, k.serving.TLSConfig()),
-	}
+// attachRoutes serves virtual-kubelet's pod routes (those of
+// nodeutil.AttachProviderRoutes) from p, the upper pods bound to the node from pods,
+// with the handler's stream timeouts.
+func (k *kubeletAPI) attachRoutes(p nodeutil.Provider, pods corev1listers.PodLister) {
+	idle, creation := k.handler.StreamTimeouts()
+	k.routes.Handle("/", api.PodHandler(api.PodHandlerConfig{
+		RunInContainer:    p.RunInContainer,
+		AttachToContainer: p.AttachToContainer,
+		GetContainerLogs:  p.GetContainerLogs,
+		GetPods:           p.GetPods,
+		GetPodsFromKubernetes: func(context.Context) ([]*corev1.Pod, error) {
+			return pods.List(labels.Everything())
+		},
+		GetStatsSummary:       p.GetStatsSummary,
+		GetMetricsResource:    p.GetMetricsResource,
+		StreamIdleTimeout:     idle,
+		StreamCreationTimeout: creation,
+		PortForward:           p.PortForward,
+	}, true))
+}
+
+// serve serves the kubelet API over HTTPS until stop is called.
+func (k *kubeletAPI) serve(context.Context) (stop func(), err error) {
+	return kubeletapi.Serve(k.addr, k.handler, k.serving.TLSConfig())
 }
 
 // start obtains (and keeps renewing) the serving certificate, loads the client CA and

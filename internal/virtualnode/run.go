@@ -190,38 +190,36 @@ func runNode(ctx context.Context, o *Options, c *clusters, ready *atomic.Bool) e
 		return err
 	}
 
+	pods := newPodInformers(c.upper, o.NodeName)
 	var prov *provider.Provider
 	api, err := newKubeletAPI(ctx, o, c, func() *provider.Provider { return prov })
 	if err != nil {
 		return err
 	}
-	vk, err := nodeutil.NewNode(o.NodeName, func(pc nodeutil.ProviderConfig) (nodeutil.Provider, node.NodeProvider, error) {
-		prov, err = provider.New(provider.Config{
-			Owner: c.owner, Upper: c.upper, Lower: c.lower, UpperPods: pc.Pods, Reflectors: reflectors,
-			LowerInformers: inf.lower, LowerOwnedInformers: inf.lowerOwned, LowerEvents: inf.lowerEvents,
-			Recorder: recorder, LowerServiceAccountToken: o.LowerSAToken, Workers: o.Workers,
-			RetryBaseDelay: o.RetryBaseDelay, RetryMaxDelay: o.RetryMaxDelay,
-		})
-		if err != nil {
-			return nil, nil, err
-		}
-		*pc.Node = *np.Node()
-		return &vkProvider{Provider: prov, kubeletAPI: api}, np, nil
-	}, append([]nodeutil.NodeOpt{func(cfg *nodeutil.NodeConfig) error {
-		cfg.Client = c.upper
-		cfg.NodeSpec = *template
-		cfg.NumWorkers = o.Workers
-		cfg.SkipDownwardAPIResolution = true // upper Service env vars must not be baked into lower pods
-		cfg.EventRecorder = withoutProviderSuccess{recorder}
-		return nil
-	}, nodeutil.WithPodControllerConfigOverrides(perItemBackoff(o.RetryBaseDelay, o.RetryMaxDelay))}, api.nodeOpts()...)...)
+	prov, err = provider.New(provider.Config{
+		Owner: c.owner, Upper: c.upper, Lower: c.lower, UpperPods: pods.Core().V1().Pods().Lister(), Reflectors: reflectors,
+		LowerInformers: inf.lower, LowerOwnedInformers: inf.lowerOwned, LowerEvents: inf.lowerEvents,
+		Recorder: recorder, LowerServiceAccountToken: o.LowerSAToken, Workers: o.Workers,
+		RetryBaseDelay: o.RetryBaseDelay, RetryMaxDelay: o.RetryMaxDelay,
+	})
+	if err != nil {
+		return err
+	}
+	vp := &vkProvider{Provider: prov, kubeletAPI: api}
+	api.attachRoutes(vp, pods.Core().V1().Pods().Lister())
+	vk, err := newVKNode(vkNodeConfig{
+		Client: c.upper, Node: np.Node().DeepCopy(), Pods: pods, Upper: inf.upper,
+		Provider: vp, NodeProvider: np, Recorder: withoutProviderSuccess{recorder}, Workers: o.Workers,
+		PodControllerOverrides: []func(*node.PodControllerConfig) error{perItemBackoff(o.RetryBaseDelay, o.RetryMaxDelay)},
+		Serve:                  api.serve,
+	})
 	if err != nil {
 		return err
 	}
 	if err := api.start(ctx); err != nil {
 		return fmt.Errorf("kubelet API: %w", err)
 	}
-	inf.start(ctx) // informers the provider asked for
+	inf.start(ctx) // informers the provider and the pod controller asked for
 	if err := inf.wait(ctx); err != nil {
 		return err
 	}
@@ -313,6 +311,8 @@ type vkProvider struct {
 	*kubeletAPI
 }
 
+var _ nodeutil.Provider = (*vkProvider)(nil)
+
 // withoutProviderSuccess drops virtual-kubelet's Normal Provider*Success events: one
 // upper write per pod that says what the reflected lower events (Scheduled, Started,
 // ...) already say. Its failure events (Warning) pass.
@@ -355,7 +355,9 @@ func newInformers(c *clusters) *informerSet {
 	owned := c.owner.Selector().String()
 	strip := informers.WithTransform(withoutManagedFields)
 	return &informerSet{
-		upper: informers.NewSharedInformerFactoryWithOptions(c.upper, 0, strip),
+		// Upper Secrets without their data: the reflector reads one whole only to write
+		// its lower copy (upperTransform).
+		upper: informers.NewSharedInformerFactoryWithOptions(c.upper, 0, informers.WithTransform(upperTransform)),
 		// Every lower pod, for the capacity model: those not ours keep only what it reads.
 		lower: informers.NewSharedInformerFactoryWithOptions(c.lower, 0, informers.WithTransform(lowerTransform(c.owner))),
 		// Events of pods only: the lower cluster's node and other events are not ours.
@@ -391,6 +393,9 @@ func newReflectors(o *Options, c *clusters, inf *informerSet, recorder record.Ev
 	return reflector.NewSet(reflector.SetConfig{
 		Owner: c.owner, Recorder: recorder, SystemServices: o.ReflectSystemServices,
 		Upper: inf.upper, LowerOwned: inf.lowerOwned, LowerAll: inf.lower, Lower: c.lower,
+		UpperSecret: func(ctx context.Context, namespace, name string) (*corev1.Secret, error) {
+			return c.upper.CoreV1().Secrets(namespace).Get(ctx, name, metav1.GetOptions{})
+		},
 	})
 }
 

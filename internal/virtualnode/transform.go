@@ -6,6 +6,7 @@ import (
 	"k8s.io/apimachinery/pkg/labels"
 	"k8s.io/client-go/tools/cache"
 
+	"github.com/tensile-kube/tensile/internal/reflector"
 	"github.com/tensile-kube/tensile/internal/translate"
 	"github.com/tensile-kube/tensile/pkg/capacity"
 )
@@ -17,6 +18,17 @@ func withoutManagedFields(obj any) (any, error) {
 		m.SetManagedFields(nil)
 	}
 	return obj, nil
+}
+
+// upperTransform is the transform of the upper informers (all namespaces): no
+// managedFields, and Secrets without their data (reflector.WithoutSecretData), which
+// the Secrets reflector reads from the upper API server when it writes a lower copy. The
+// Secrets of upper pods nobody runs below are then never held in memory.
+func upperTransform(obj any) (any, error) {
+	if _, err := reflector.WithoutSecretData(obj); err != nil {
+		return nil, err
+	}
+	return withoutManagedFields(obj)
 }
 
 // lowerTransform is the transform of the informers of every lower pod, node, namespace
