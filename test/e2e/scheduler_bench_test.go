@@ -177,6 +177,9 @@ type schedBenchRun struct {
 	// rssSynced is the scheduler's RSS once it was ready (its informers synced), and
 	// peakRSS its VmHWM at the end of the run, both in KiB.
 	rssSynced, peakRSS int
+	// batched is how many pods the scheduler placed on a hint from the previous
+	// cycle (opportunistic batching) instead of running every plugin on every node.
+	batched int
 }
 
 // complete reports a figure the run should have but lacks.
@@ -197,8 +200,8 @@ func (r schedBenchRun) podsPerSec() float64 { return float64(r.pods) / r.window.
 func (r schedBenchRun) cpuPer1000() float64 { return r.cpu.Seconds() * 1000 / float64(r.pods) }
 
 func (r schedBenchRun) String() string {
-	out := fmt.Sprintf("%.0f pods/s (%.1fs timed; creating took %.1fs), scheduler CPU %.1fs, RSS synced %d MiB, peak %d MiB",
-		r.podsPerSec(), r.window.Seconds(), r.created.Seconds(), r.cpu.Seconds(), r.rssSynced>>10, r.peakRSS>>10)
+	out := fmt.Sprintf("%.0f pods/s (%.1fs timed; creating took %.1fs), scheduler CPU %.1fs, RSS synced %d MiB, peak %d MiB, batched %d",
+		r.podsPerSec(), r.window.Seconds(), r.created.Seconds(), r.cpu.Seconds(), r.rssSynced>>10, r.peakRSS>>10, r.batched)
 	if r.lag99 > 0 {
 		out += fmt.Sprintf(", create-to-bound p50 %dms p99 %dms", r.lag50.Milliseconds(), r.lag99.Milliseconds())
 	}
@@ -308,7 +311,8 @@ func schedBenchRound(t *testing.T, client kubernetes.Interface, b schedBench, ns
 		t.Fatalf("%s: %d of %d pods bound after 10 minutes", name, w.bound.Load(), b.pods)
 	}
 	pid := sched.Cmd.Process.Pid
-	r := schedBenchRun{pods: b.pods, created: created, cpu: procCPU(t, pid) - cpu0, rssSynced: rssSynced, peakRSS: procPeakRSS(t, pid)}
+	r := schedBenchRun{pods: b.pods, created: created, cpu: procCPU(t, pid) - cpu0, rssSynced: rssSynced, peakRSS: procPeakRSS(t, pid),
+		batched: schedBenchBatched(ctx, t, sched)}
 	if mode == "stream" {
 		r.window = time.Unix(0, w.last.Load()).Sub(start)
 		r.lag50, r.lag99 = w.lag(0.5), w.lag(0.99)
@@ -316,6 +320,27 @@ func schedBenchRound(t *testing.T, client kubernetes.Interface, b schedBench, ns
 		r.window = time.Duration(w.last.Load() - w.first.Load())
 	}
 	return r
+}
+
+// schedBenchBatched reads from the scheduler's metrics how many pods it placed on an
+// opportunistic-batching hint (scheduler_batch_attempts_total{result="hint_used"}).
+func schedBenchBatched(ctx context.Context, t *testing.T, s *schedProcess) int {
+	body, err := s.get(ctx, "/metrics")
+	if err != nil {
+		t.Fatalf("reading the scheduler's metrics: %v", err)
+	}
+	n := 0
+	for _, l := range strings.Split(body, "\n") {
+		if strings.HasPrefix(l, "scheduler_batch_attempts_total{") && strings.Contains(l, `result="hint_used"`) {
+			f := strings.Fields(l)
+			v, err := strconv.ParseFloat(f[len(f)-1], 64)
+			if err != nil {
+				t.Fatalf("scheduler metric %q: %v", l, err)
+			}
+			n += int(v)
+		}
+	}
+	return n
 }
 
 // schedBenchProfile saves a CPU profile of the scheduler, taken over the first secs
