@@ -514,12 +514,15 @@ func schedBenchModel(n, seed int) *capacity.Model {
 const schedBenchRunLabel = "tensile.dev/bench-run"
 
 // schedBenchDeletePods force-deletes a run's pods (no kubelet will confirm a graceful
-// deletion) and waits until they are gone.
+// deletion) and waits until they are gone. A loaded API server may drop a
+// DeleteCollection of thousands of pods midway (an HTTP/2 stream error was seen at 100
+// virtual nodes), so the call is repeated until none are left.
 func schedBenchDeletePods(t *testing.T, client kubernetes.Interface, ns, run string) {
-	ctx := context.Background()
 	sel := metav1.ListOptions{LabelSelector: schedBenchRunLabel + "=" + run}
-	noErr(t, client.CoreV1().Pods(ns).DeleteCollection(ctx, metav1.DeleteOptions{GracePeriodSeconds: ptr.To[int64](0)}, sel))
 	eventually(t, 5*time.Minute, run+" pods deleted", func(ctx context.Context) (bool, string) {
+		if err := client.CoreV1().Pods(ns).DeleteCollection(ctx, metav1.DeleteOptions{GracePeriodSeconds: ptr.To[int64](0)}, sel); err != nil {
+			return false, "deleting: " + err.Error()
+		}
 		sel := sel
 		sel.Limit = 1
 		pods, err := client.CoreV1().Pods(ns).List(ctx, sel)
