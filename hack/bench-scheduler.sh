@@ -1,14 +1,15 @@
 #!/usr/bin/env bash
 # Scheduler throughput comparison (docs/benchmarks.md, "Scheduler throughput"): the
 # multi-scheduler profile versus the same binary and configuration without
-# LowerClusterFit, in one run, on a test bed's upper cluster: 20 virtual Node objects
-# whose ClusterSummaries stand for 1,000 lower nodes each, 5,000 pods per run, the two
-# schedulers alternating (test/e2e/scheduler_bench_test.go).
+# LowerClusterFit, in one run, on a test bed's upper cluster: 100 virtual Node objects
+# whose ClusterSummaries stand for 1,000 lower nodes each, 5,000 pods per run, 5 rounds,
+# the two schedulers alternating (test/e2e/scheduler_bench_test.go). It ends with a
+# targets table: stream pods/s, create-to-bound p99 and peak RSS, multi/plain.
 #
 #   hack/bench-scheduler.sh     # its own test bed (.testbed-bench-sched), torn down after
 #
 # Environment: TESTBED_DIR (a .testbed* folder; a test bed already up there is used and
-# kept), KEEP_TESTBED=1, SCHED_BENCH_VNODES=20 SCHED_BENCH_LOWER_NODES=1000
+# kept), KEEP_TESTBED=1, SCHED_BENCH_VNODES=100 SCHED_BENCH_LOWER_NODES=1000
 # SCHED_BENCH_PODS=5000 SCHED_BENCH_ROUNDS=5 SCHED_BENCH_WORKERS=16 (pod-creating
 # clients), SCHED_BENCH_PPROF_SECONDS=N (CPU profiles of round 0 into the test bed's
 # logs/). Needs bin/ built (make build tools).

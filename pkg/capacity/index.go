@@ -139,6 +139,15 @@ func NewIndex(st *v1alpha1.ClusterSummaryStatus) *Index {
 	return ix
 }
 
+// WithUpdateTime returns a copy of ix stamped with a newer build time, for a
+// heartbeat: a summary rebuilt with the same content. The copy shares the compiled
+// groups and the admission cache, which depend on the content only.
+func (ix *Index) WithUpdateTime(t time.Time) *Index {
+	c := *ix
+	c.UpdateTime = t
+	return &c
+}
+
 // LabelPolicy returns the policy the summary was built with; pass it to Query.Prepare.
 func (ix *Index) LabelPolicy() LabelPolicy { return ix.policy }
 

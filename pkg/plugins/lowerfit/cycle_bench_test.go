@@ -13,6 +13,7 @@ import (
 	fwk "k8s.io/kube-scheduler/framework"
 	"k8s.io/kubernetes/pkg/scheduler/framework"
 
+	"github.com/tensile-kube/tensile/pkg/capacity"
 	"github.com/tensile-kube/tensile/pkg/constraints"
 )
 
@@ -36,17 +37,7 @@ func benchmarkCycle(b *testing.B, vnodes int) {
 		pl, _ := newTestPlugin(t)
 		nis := make([]fwk.NodeInfo, vnodes)
 		for v := range nis {
-			name := fmt.Sprintf("vk-%03d", v)
-			nodes := make([]*corev1.Node, lowerNodes)
-			for i := range nodes {
-				nodes[i] = lowerNode(fmt.Sprintf("n%d-%04d", v, i), fmt.Sprint(16*(1+i%4)),
-					"topology.kubernetes.io/zone", fmt.Sprintf("zone-%d", i%3), "node.kubernetes.io/instance-type", fmt.Sprintf("type-%d", i%4))
-			}
-			m := publish(pl, name, t0, nodes...)
-			for i, n := range nodes {
-				m.SetPod(lowerPodSized(n.Name, fmt.Sprintf("%dm", (i*373+v*97)%(16000*(1+i%4))/500*500)))
-			}
-			republish(pl, m, name, t0)
+			name, _ := benchLowerCluster(pl, v, lowerNodes)
 			nis[v] = virtualNode(name)
 		}
 		return pl, nis
@@ -102,6 +93,25 @@ func benchmarkCycle(b *testing.B, vnodes int) {
 		}
 	}
 	b.ReportMetric(float64(processCPU(b)-cpu)/float64(b.N), "cpu-ns/op")
+}
+
+// benchLowerCluster publishes to pl, at t0, the summary of virtual node v's synthetic
+// lower cluster: n nodes in 3 zones x 4 sizes (16 to 64 CPU), each partly used by a
+// pod of its own size, as in the end-to-end bench. It returns the node's name and the
+// model.
+func benchLowerCluster(pl *Plugin, v, n int) (string, *capacity.Model) {
+	name := fmt.Sprintf("vk-%03d", v)
+	nodes := make([]*corev1.Node, n)
+	for i := range nodes {
+		nodes[i] = lowerNode(fmt.Sprintf("n%d-%04d", v, i), fmt.Sprint(16*(1+i%4)),
+			"topology.kubernetes.io/zone", fmt.Sprintf("zone-%d", i%3), "node.kubernetes.io/instance-type", fmt.Sprintf("type-%d", i%4))
+	}
+	m := publish(pl, name, t0, nodes...)
+	for i, n := range nodes {
+		m.SetPod(lowerPodSized(n.Name, fmt.Sprintf("%dm", (i*373+v*97)%(16000*(1+i%4))/500*500)))
+	}
+	republish(pl, m, name, t0)
+	return name, m
 }
 
 // processCPU is the process's user and system CPU time so far, in nanoseconds. On a

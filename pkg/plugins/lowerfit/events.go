@@ -65,7 +65,7 @@ func (pl *Plugin) hintSummary(logger klog.Logger, pod *corev1.Pod, oldObj, newOb
 // is cheap; only a newer summary is compiled, once.
 func (pl *Plugin) catchUp(logger klog.Logger, u *unstructured.Unstructured) {
 	hash, updated, err := summaryStamp(u)
-	if err != nil || !pl.store.newer(u.GetName(), updated, hash) {
+	if err != nil || pl.store.heartbeat(u.GetName(), updated, hash) || !pl.store.newer(u.GetName(), updated, hash) {
 		return
 	}
 	ix, err := indexFromObject(u)

@@ -154,19 +154,41 @@ func readCycle(state fwk.CycleState) (*cycleData, *fwk.Status) {
 	return d, nil
 }
 
-// SignPod refuses batching: a pod's answer depends on the reservations of the pods
-// placed just before it, which a cached result would miss.
-func (pl *Plugin) SignPod(context.Context, *corev1.Pod) ([]fwk.SignFragment, *fwk.Status) {
-	return nil, fwk.NewStatus(fwk.Unschedulable, "capacity answers depend on earlier placements")
+// Signature fragment keys: what the plugin's answers for a pod depend on.
+const (
+	signRequests    = Name + ".Requests()"
+	signConstraints = Name + ".LowerConstraints()"
+)
+
+// SignPod signs a pod by all that Filter and Score read of it: its requests and its
+// lower constraints. Pods of one signature let the scheduler reuse the last cycle's
+// scores (opportunistic batching, KEP-5598) instead of running every plugin on every
+// node. That is sound here because a placement changes only the chosen node's
+// capacity: before giving a hint, the scheduler filters and scores again the node the
+// previous pod went to (whose reservation is the change), and it runs Filter on the
+// hinted node, against this cycle's view with every reservation charged. A pod whose
+// constraints cannot be read is not signed; PreFilter turns it away.
+func (pl *Plugin) SignPod(_ context.Context, pod *corev1.Pod) ([]fwk.SignFragment, *fwk.Status) {
+	q, _, err := pl.query(pod)
+	if err != nil {
+		return nil, fwk.NewStatus(fwk.Unschedulable, err.Error())
+	}
+	return []fwk.SignFragment{{Key: signRequests, Value: q.Requests}, {Key: signConstraints, Value: q.Constraints}}, nil
+}
+
+// query compiles pod's fit question against the current view, which it returns.
+func (pl *Plugin) query(pod *corev1.Pod) (*capacity.Query, *view, error) {
+	v := pl.store.snapshot()
+	id := pl.identity
+	id.IsVirtualNodeName = v.isVirtualName
+	q, err := capacity.QueryForPod(pod, id)
+	return q, v, err
 }
 
 // PreFilter snapshots the summaries and compiles the pod's requests and lower
 // constraints once.
 func (pl *Plugin) PreFilter(ctx context.Context, state fwk.CycleState, pod *corev1.Pod, _ []fwk.NodeInfo) (*fwk.PreFilterResult, *fwk.Status) {
-	v := pl.store.snapshot()
-	id := pl.identity
-	id.IsVirtualNodeName = v.isVirtualName
-	q, err := capacity.QueryForPod(pod, id)
+	q, v, err := pl.query(pod)
 	if err != nil {
 		return nil, fwk.NewStatus(fwk.UnschedulableAndUnresolvable, err.Error())
 	}

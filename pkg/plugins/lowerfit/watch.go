@@ -57,6 +57,9 @@ func (pl *Plugin) watch(ctx context.Context, client versioned.Interface) error {
 // summaryHandler keeps the store in step with the ClusterSummary informer.
 func (pl *Plugin) summaryHandler(logger klog.Logger) cache.ResourceEventHandler {
 	set := func(obj any) {
+		if cs, ok := obj.(*v1alpha1.ClusterSummary); ok && pl.store.heartbeat(cs.Name, cs.Status.UpdateTime.Time, cs.Status.ContentHash) {
+			return
+		}
 		ix, err := indexFromObject(obj)
 		if err != nil {
 			logger.Error(err, "Ignoring malformed ClusterSummary")
