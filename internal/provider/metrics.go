@@ -26,7 +26,11 @@ var (
 	})
 	statusRepairs = metrics.NewCounter(&metrics.CounterOpts{
 		Namespace: "tensile", Subsystem: "virtual_node", Name: "status_repairs_total",
-		Help: "Upper pod statuses written again because the upper pod cache did not show the previous write within 5 s.",
+		Help: "Upper pod statuses written again because the upper pod cache did not show the previous write within 5 s and the API server held another status.",
+	})
+	statusConfirmations = metrics.NewCounter(&metrics.CounterOpts{
+		Namespace: "tensile", Subsystem: "virtual_node", Name: "status_confirmations_total",
+		Help: "Upper pod statuses read back from the API server because the upper pod cache did not show the write within 5 s, and found as written (no write).",
 	})
 	// PodsManaged is the number of lower pods this virtual node owns; the command sets
 	// it from the provider's cache.
@@ -37,7 +41,7 @@ var (
 )
 
 func init() {
-	legacyregistry.MustRegister(podOps, lowerErrors, statusLag, statusRepairs, PodsManaged)
+	legacyregistry.MustRegister(podOps, lowerErrors, statusLag, statusRepairs, statusConfirmations, PodsManaged)
 }
 
 func observeOp(op string, err error, start time.Time) {

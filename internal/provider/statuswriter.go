@@ -135,11 +135,37 @@ func (w *statusWriter) write(ctx context.Context, upper *corev1.Pod, want corev1
 	if apiequality.Semantic.DeepEqual(*base, want) {
 		return false, nil
 	}
+	key := podKey(upper.Namespace, upper.Name)
+	if repair {
+		// The cache has not shown our write for staleStatus: it lags (its watch was
+		// closed for a slow client and it is listing again) far more often than the
+		// write was lost. Ask the API server, a read, before writing again.
+		live, err := w.client.CoreV1().Pods(upper.Namespace).Get(ctx, upper.Name, metav1.GetOptions{})
+		switch {
+		case apierrors.IsNotFound(err):
+			w.forget(key)
+			return false, nil
+		case err != nil:
+			return false, fmt.Errorf("reading the status of pod %s: %w", key, err)
+		case live.UID != upper.UID:
+			w.forget(key)
+			return false, nil // re-created: the cache will show the new pod, queued then
+		case apiequality.Semantic.DeepEqual(live.Status, want):
+			w.mu.Lock()
+			if rec, ok := w.written[key]; ok {
+				rec.at = w.clock.Now() // confirmed: trust it for another staleStatus
+				w.written[key] = rec
+			}
+			w.mu.Unlock()
+			statusConfirmations.Inc()
+			return false, nil
+		}
+		base = &live.Status
+	}
 	patch, err := statusPatch(upper.UID, base, &want)
 	if err != nil {
 		return false, err
 	}
-	key := podKey(upper.Namespace, upper.Name)
 	pod, err := w.client.CoreV1().Pods(upper.Namespace).Patch(ctx, upper.Name, types.StrategicMergePatchType, patch, metav1.PatchOptions{}, "status")
 	switch {
 	case apierrors.IsNotFound(err):

@@ -161,14 +161,57 @@ func TestStatusWriterCoalesces(t *testing.T) {
 	}
 }
 
-// TestStatusWriterRepair: a write the upper pod cache has not shown after 5 s is not
-// trusted any more: the status is written again against the cache (a repair), and
-// not before.
+// TestStatusWriterConfirm: a write the upper pod cache has not shown after 5 s is read
+// back from the API server; found as written, it is not written again, and trusted for
+// another 5 s.
+func TestStatusWriterConfirm(t *testing.T) {
+	e := newWriterEnv(t)
+	ctx := context.Background()
+	want := running(e.cached, "10.0.0.5")
+	if _, err := e.w.write(ctx, e.cached, want); err != nil {
+		t.Fatal(err)
+	}
+	confirmations := func() float64 {
+		v, err := testutil.GetCounterMetricValue(statusConfirmations)
+		if err != nil {
+			t.Fatal(err)
+		}
+		return v
+	}
+	before := confirmations()
+	e.clock.Step(staleStatus)
+	if wrote, err := e.w.write(ctx, e.cached, want); wrote || err != nil {
+		t.Fatalf("write after staleStatus of a status the API server holds = %v, %v; want none", wrote, err)
+	}
+	if got := confirmations() - before; got != 1 {
+		t.Errorf("confirmations counted %v, want 1", got)
+	}
+	e.clock.Step(staleStatus - time.Millisecond)
+	if wrote, err := e.w.write(ctx, e.cached, want); wrote || err != nil {
+		t.Fatalf("write within staleStatus of the confirmation = %v, %v; want none", wrote, err)
+	}
+	if got := confirmations() - before; got != 1 {
+		t.Errorf("confirmations counted %v after a write within staleStatus of the last, want still 1", got)
+	}
+	if n := len(e.patches()); n != 1 {
+		t.Errorf("%d status patches, want 1 (the write only)", n)
+	}
+}
+
+// TestStatusWriterRepair: a write the upper pod cache has not shown after 5 s, and that
+// the API server does not hold (someone wrote another status since), is written again
+// against what the API server holds (a repair), and not before.
 func TestStatusWriterRepair(t *testing.T) {
 	e := newWriterEnv(t)
 	ctx := context.Background()
 	want := running(e.cached, "10.0.0.5")
 	if _, err := e.w.write(ctx, e.cached, want); err != nil {
+		t.Fatal(err)
+	}
+	// Another writer changes the status behind the writer's back; the cache shows neither.
+	other := e.live(t)
+	other.Status.PodIP = "10.9.9.9"
+	if _, err := e.client.CoreV1().Pods("app").UpdateStatus(ctx, other, metav1.UpdateOptions{}); err != nil {
 		t.Fatal(err)
 	}
 	repairs := func() float64 {
