@@ -10,6 +10,7 @@ import (
 	"github.com/virtual-kubelet/virtual-kubelet/node"
 	corev1 "k8s.io/api/core/v1"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
+	"k8s.io/apimachinery/pkg/util/wait"
 	"k8s.io/client-go/informers"
 	"k8s.io/client-go/kubernetes/fake"
 	clienttesting "k8s.io/client-go/testing"
@@ -75,8 +76,13 @@ func TestVKNodeSharesUpperInformers(t *testing.T) {
 	if _, err := client.CoreV1().Nodes().Get(ctx, "vn", metav1.GetOptions{}); err != nil {
 		t.Errorf("node not registered: %v", err)
 	}
-	if _, err := client.CoordinationV1().Leases(corev1.NamespaceNodeLease).Get(ctx, "vn", metav1.GetOptions{}); err != nil {
-		t.Errorf("node lease: %v", err)
+	// The lease controller starts with the node controller and writes its first lease
+	// on its own schedule, not before Ready.
+	if err := wait.PollUntilContextTimeout(ctx, 50*time.Millisecond, 30*time.Second, true, func(ctx context.Context) (bool, error) {
+		_, err := client.CoordinationV1().Leases(corev1.NamespaceNodeLease).Get(ctx, "vn", metav1.GetOptions{})
+		return err == nil, nil
+	}); err != nil {
+		t.Errorf("node lease not written within 30s: %v", err)
 	}
 	watches := map[string]int{}
 	for _, a := range client.Actions() {
