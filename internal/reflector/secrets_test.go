@@ -81,16 +81,26 @@ func TestSecretsWithoutData(t *testing.T) {
 	if string(low.Data["USER_NAME"]) != "admin" || low.Annotations[translate.AnnotationDataHash] != hash || !owner.Owns(low) {
 		t.Fatalf("lower copy: data %q, annotations %v, labels %v", low.Data, low.Annotations, low.Labels)
 	}
-	if n := gets.Load(); n != 1 {
-		t.Errorf("upper reads for the first copy: %d, want 1", n)
+	if n := gets.Load(); n < 1 {
+		t.Errorf("upper reads for the first copy: %d, want at least 1", n)
 	}
-	// Nothing changed: no upper read, no lower write.
-	writes := len(e.lowerWrites())
+	// Nothing changed: no upper read, no lower write. The workers (Track queued the
+	// Secret) may have raced this test's Ensure to the first copy: wait until the lower
+	// cache shows the copy and the counts stand still, then count from there.
+	var reads int32
+	var writes int
+	eventually.Check(t, 5*time.Second, "the lower cache to show the copy, and no more reads or writes", func() (bool, error) {
+		_, err := e.lowerF.Core().V1().Secrets().Lister().Secrets("app").Get("creds")
+		r0, w0 := gets.Load(), len(e.lowerWrites())
+		time.Sleep(200 * time.Millisecond)
+		reads, writes = gets.Load(), len(e.lowerWrites())
+		return err == nil && reads == r0 && writes == w0, nil
+	})
 	if err := r.Ensure(e.ctx, "app", "creds"); err != nil {
 		t.Fatalf("Ensure: %v", err)
 	}
-	if n, w := gets.Load(), len(e.lowerWrites()); n != 1 || w != writes {
-		t.Errorf("Ensure of an unchanged Secret: %d upper reads (want 1), lower writes %v", n, e.lowerWrites())
+	if n, w := gets.Load(), len(e.lowerWrites()); n != reads || w != writes {
+		t.Errorf("Ensure of an unchanged Secret: %d more upper reads (want 0), lower writes %v", n-reads, e.lowerWrites())
 	}
 	// Service-account tokens still never go down.
 	if err := r.Ensure(e.ctx, "app", "token"); err != nil {
