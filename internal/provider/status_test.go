@@ -184,3 +184,37 @@ func TestLowerEventsReflected(t *testing.T) {
 		t.Errorf("events upstairs (-want +got):\n%s", diff)
 	}
 }
+
+// TestPlacedPendingHeld: the status path holds a Pending status for placedHold while the
+// lower pod is bound but its kubelet has not reported it (PodScheduled=True, no hostIP),
+// not the ordinary 1 s (pendingHold); the kubelet's first status goes up at once.
+func TestPlacedPendingHeld(t *testing.T) {
+	o := mappedOwner(t)
+	up := upperPod("web", "uid-1")
+	low := ownedPod(o, "web", "uid-1", "lower-1")
+	low.Status = up.Status
+	e := newEnv(t, o, objects(up), objects(low))
+	sent := e.run(t)
+
+	placed := low.DeepCopy()
+	placed.Spec.NodeName = "worker-1"
+	now := metav1.NewTime(time.Now().Truncate(time.Second))
+	placed.Status.Conditions = []corev1.PodCondition{{Type: corev1.PodScheduled, Status: corev1.ConditionTrue, LastTransitionTime: now}}
+	placed, err := e.lower.CoreV1().Pods(low.Namespace).Update(e.ctx, placed, metav1.UpdateOptions{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	// Twice the ordinary hold: a status path using it would have written by now.
+	time.Sleep(2 * provider.PendingHold)
+	if p := sent.find(func(p *corev1.Pod) bool { return p.Name == "web" }); p != nil {
+		t.Fatalf("status written %v after the lower pod was placed, before its kubelet reported it: %+v", 2*provider.PendingHold, p.Status)
+	}
+	reported := placed.DeepCopy()
+	reported.Status.Phase, reported.Status.HostIP = corev1.PodRunning, "192.168.0.1"
+	if _, err := e.lower.CoreV1().Pods(low.Namespace).UpdateStatus(e.ctx, reported, metav1.UpdateOptions{}); err != nil {
+		t.Fatal(err)
+	}
+	eventually.True(t, 5*time.Second, "the kubelet's first status written at once", func() bool {
+		return sent.find(func(p *corev1.Pod) bool { return p.Name == "web" && p.Status.Phase == corev1.PodRunning }) != nil
+	})
+}

@@ -1,0 +1,4 @@
+package provider
+
+// PendingHold is pendingHold, for the external tests.
+const PendingHold = pendingHold
