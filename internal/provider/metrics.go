@@ -32,6 +32,10 @@ var (
 		Namespace: "tensile", Subsystem: "virtual_node", Name: "status_confirmations_total",
 		Help: "Upper pod statuses read back from the API server because the upper pod cache did not show the write within 5 s, and found as written (no write).",
 	})
+	statusWrites = metrics.NewCounterVec(&metrics.CounterOpts{
+		Namespace: "tensile", Subsystem: "virtual_node", Name: "pod_status_writes_total",
+		Help: "Upper pod status writes, by the step of the lower pod they reflect (unscheduled, unschedulable, placed, started, running, terminal; no-lower-pod for a status of its own) and whether the write repaired a status the upper pod cache did not show.",
+	}, []string{"step", "repair"})
 	// PodsManaged is the number of lower pods this virtual node owns; the command sets
 	// it from the provider's cache.
 	PodsManaged = metrics.NewGauge(&metrics.GaugeOpts{
@@ -41,7 +45,7 @@ var (
 )
 
 func init() {
-	legacyregistry.MustRegister(podOps, lowerErrors, statusLag, statusRepairs, statusConfirmations, PodsManaged)
+	legacyregistry.MustRegister(podOps, lowerErrors, statusLag, statusRepairs, statusConfirmations, statusWrites, PodsManaged)
 }
 
 func observeOp(op string, err error, start time.Time) {

@@ -152,7 +152,7 @@ func (p *Provider) wait(ctx context.Context, upper *corev1.Pod, why string) (fre
 // publish writes a status of our own for a pod that has no lower pod to take it from,
 // unless the upper pod already has it. A failed write is logged in one line.
 func (p *Provider) publish(ctx context.Context, upper *corev1.Pod, st corev1.PodStatus) error {
-	_, err := p.status.write(ctx, upper, st)
+	_, err := p.status.write(ctx, upper, st, stepNoLowerPod)
 	if err != nil {
 		klog.FromContext(ctx).Error(err, "Writing a pod status", "pod", klog.KObj(upper), "phase", st.Phase, "reason", st.Reason)
 	}

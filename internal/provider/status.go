@@ -118,7 +118,7 @@ func (p *Provider) reconcile(ctx context.Context, key string) error {
 			return nil
 		}
 	}
-	wrote, err := p.status.write(ctx, upper, want)
+	wrote, err := p.status.write(ctx, upper, want, lowerStep(lower))
 	if wrote {
 		observeStatusLag(lower)
 	}

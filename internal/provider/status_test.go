@@ -185,9 +185,9 @@ func TestLowerEventsReflected(t *testing.T) {
 	}
 }
 
-// TestPlacedPendingHeld: the status path holds a Pending status for placedHold while the
-// lower pod is bound but its kubelet has not reported it (PodScheduled=True, no hostIP),
-// not the ordinary 1 s (pendingHold); the kubelet's first status goes up at once.
+// TestPlacedPendingHeld: the status path holds a Pending status for unreportedHold while
+// the lower pod is bound but its kubelet has not reported it (PodScheduled=True, no
+// hostIP), not the ordinary 1 s (pendingHold); the kubelet's first status goes up at once.
 func TestPlacedPendingHeld(t *testing.T) {
 	o := mappedOwner(t)
 	up := upperPod("web", "uid-1")

@@ -91,7 +91,7 @@ func TestStatusWriterPatch(t *testing.T) {
 		t.Fatal(err)
 	}
 	want := running(e.cached, "10.0.0.5")
-	wrote, err := e.w.write(ctx, e.cached, want)
+	wrote, err := e.w.write(ctx, e.cached, want, "running")
 	if err != nil || !wrote {
 		t.Fatalf("write = %v, %v; want a write", wrote, err)
 	}
@@ -132,7 +132,7 @@ func TestStatusWriterCoalesces(t *testing.T) {
 	ctx := context.Background()
 	first := running(e.cached, "10.0.0.5")
 	for range 3 { // virtual-kubelet's re-syncs and the status re-check
-		if _, err := e.w.write(ctx, e.cached, first); err != nil {
+		if _, err := e.w.write(ctx, e.cached, first, "running"); err != nil {
 			t.Fatal(err)
 		}
 		if !e.w.current(e.cached, &first) {
@@ -143,7 +143,7 @@ func TestStatusWriterCoalesces(t *testing.T) {
 		t.Fatalf("%d status patches for one status, want 1", n)
 	}
 	second := running(e.cached, "10.0.0.6")
-	if wrote, err := e.w.write(ctx, e.cached, second); err != nil || !wrote {
+	if wrote, err := e.w.write(ctx, e.cached, second, "running"); err != nil || !wrote {
 		t.Fatalf("write of a new status = %v, %v; want a write", wrote, err)
 	}
 	patches := e.patches()
@@ -168,7 +168,7 @@ func TestStatusWriterConfirm(t *testing.T) {
 	e := newWriterEnv(t)
 	ctx := context.Background()
 	want := running(e.cached, "10.0.0.5")
-	if _, err := e.w.write(ctx, e.cached, want); err != nil {
+	if _, err := e.w.write(ctx, e.cached, want, "running"); err != nil {
 		t.Fatal(err)
 	}
 	confirmations := func() float64 {
@@ -180,14 +180,14 @@ func TestStatusWriterConfirm(t *testing.T) {
 	}
 	before := confirmations()
 	e.clock.Step(staleStatus)
-	if wrote, err := e.w.write(ctx, e.cached, want); wrote || err != nil {
+	if wrote, err := e.w.write(ctx, e.cached, want, "running"); wrote || err != nil {
 		t.Fatalf("write after staleStatus of a status the API server holds = %v, %v; want none", wrote, err)
 	}
 	if got := confirmations() - before; got != 1 {
 		t.Errorf("confirmations counted %v, want 1", got)
 	}
 	e.clock.Step(staleStatus - time.Millisecond)
-	if wrote, err := e.w.write(ctx, e.cached, want); wrote || err != nil {
+	if wrote, err := e.w.write(ctx, e.cached, want, "running"); wrote || err != nil {
 		t.Fatalf("write within staleStatus of the confirmation = %v, %v; want none", wrote, err)
 	}
 	if got := confirmations() - before; got != 1 {
@@ -205,7 +205,7 @@ func TestStatusWriterRepair(t *testing.T) {
 	e := newWriterEnv(t)
 	ctx := context.Background()
 	want := running(e.cached, "10.0.0.5")
-	if _, err := e.w.write(ctx, e.cached, want); err != nil {
+	if _, err := e.w.write(ctx, e.cached, want, "running"); err != nil {
 		t.Fatal(err)
 	}
 	// Another writer changes the status behind the writer's back; the cache shows neither.
@@ -223,11 +223,11 @@ func TestStatusWriterRepair(t *testing.T) {
 	}
 	before := repairs()
 	e.clock.Step(staleStatus - time.Millisecond)
-	if wrote, err := e.w.write(ctx, e.cached, want); wrote || err != nil {
+	if wrote, err := e.w.write(ctx, e.cached, want, "running"); wrote || err != nil {
 		t.Fatalf("write %v before staleStatus = %v, %v; want none", staleStatus-time.Millisecond, wrote, err)
 	}
 	e.clock.Step(time.Millisecond)
-	if wrote, err := e.w.write(ctx, e.cached, want); !wrote || err != nil {
+	if wrote, err := e.w.write(ctx, e.cached, want, "running"); !wrote || err != nil {
 		t.Fatalf("write after staleStatus = %v, %v; want a repair", wrote, err)
 	}
 	if got := repairs() - before; got != 1 {
@@ -236,7 +236,7 @@ func TestStatusWriterRepair(t *testing.T) {
 	// Once the cache shows a write (its resourceVersion moved), it is trusted at once.
 	seen := e.cached.DeepCopy()
 	seen.ResourceVersion, seen.Status = "11", want
-	if wrote, err := e.w.write(ctx, seen, want); wrote || err != nil {
+	if wrote, err := e.w.write(ctx, seen, want, "running"); wrote || err != nil {
 		t.Errorf("write of the status the cache shows = %v, %v; want none", wrote, err)
 	}
 	if len(e.w.written) != 0 {
@@ -254,7 +254,7 @@ func TestStatusWriterConflict(t *testing.T) {
 	e := newWriterEnv(t)
 	ctx := context.Background()
 	want := running(e.cached, "10.0.0.5")
-	if _, err := e.w.write(ctx, e.cached, want); err != nil {
+	if _, err := e.w.write(ctx, e.cached, want, "running"); err != nil {
 		t.Fatal(err)
 	}
 	conflicts := 1
@@ -266,14 +266,14 @@ func TestStatusWriterConflict(t *testing.T) {
 		return true, nil, apierrors.NewConflict(schema.GroupResource{Resource: "pods"}, "web", errors.New("the UID in the precondition does not match"))
 	})
 	next := running(e.cached, "10.0.0.6")
-	_, err := e.w.write(ctx, e.cached, next)
+	_, err := e.w.write(ctx, e.cached, next, "running")
 	if !apierrors.IsConflict(err) {
 		t.Fatalf("write during a conflict: %v, want the conflict", err)
 	}
 	if e.w.current(e.cached, &want) {
 		t.Error("the write before the conflict is still trusted")
 	}
-	if wrote, err := e.w.write(ctx, e.cached, next); !wrote || err != nil {
+	if wrote, err := e.w.write(ctx, e.cached, next, "running"); !wrote || err != nil {
 		t.Fatalf("retry = %v, %v; want a write", wrote, err)
 	}
 	if got := e.live(t).Status.PodIP; got != "10.0.0.6" {
@@ -288,7 +288,7 @@ func TestStatusWriterGone(t *testing.T) {
 	if err := e.client.CoreV1().Pods("app").Delete(ctx, "web", metav1.DeleteOptions{}); err != nil {
 		t.Fatal(err)
 	}
-	if wrote, err := e.w.write(ctx, e.cached, running(e.cached, "10.0.0.5")); wrote || err != nil {
+	if wrote, err := e.w.write(ctx, e.cached, running(e.cached, "10.0.0.5"), "running"); wrote || err != nil {
 		t.Errorf("write to a deleted pod = %v, %v; want neither a write nor an error", wrote, err)
 	}
 	if len(e.w.written) != 0 {
@@ -339,7 +339,7 @@ func TestStatusWriterHold(t *testing.T) {
 			t.Errorf("after %v more: hold %v, want %v", s.step, got, s.want)
 		}
 	}
-	if _, err := e.w.write(context.Background(), e.cached, running(e.cached, "10.0.0.5")); err != nil {
+	if _, err := e.w.write(context.Background(), e.cached, running(e.cached, "10.0.0.5"), "running"); err != nil {
 		t.Fatal(err)
 	}
 	if got := e.w.hold(key, pendingHold); got != pendingHold {
@@ -347,19 +347,32 @@ func TestStatusWriterHold(t *testing.T) {
 	}
 }
 
-// TestStatusWriterPlacedHold: a Pending status of a lower pod that is bound but not yet
-// reported by its kubelet waits up to placedHold; once the kubelet reports it (hostIP),
-// the ordinary hold, counted from the first time a write was due, applies.
-func TestStatusWriterPlacedHold(t *testing.T) {
+// TestStatusWriterUnreportedHold: a Pending status of a lower pod with nothing a kubelet
+// would report (not scheduled yet, or bound and not reported by its kubelet) waits up to
+// unreportedHold; a refusal by the lower scheduler and the kubelet's first status get
+// the ordinary hold, counted from the first time a write was due.
+func TestStatusWriterUnreportedHold(t *testing.T) {
 	unplaced := &corev1.Pod{Status: corev1.PodStatus{Phase: corev1.PodPending}}
-	placed := &corev1.Pod{Spec: corev1.PodSpec{NodeName: "worker-1"}, Status: corev1.PodStatus{Phase: corev1.PodPending}}
+	refused := unplaced.DeepCopy()
+	refused.Status.Conditions = []corev1.PodCondition{{Type: corev1.PodScheduled, Status: corev1.ConditionFalse, Reason: corev1.PodReasonUnschedulable}}
+	placed := &corev1.Pod{Spec: corev1.PodSpec{NodeName: "worker-1"}, Status: corev1.PodStatus{Phase: corev1.PodPending,
+		Conditions: []corev1.PodCondition{{Type: corev1.PodScheduled, Status: corev1.ConditionTrue}}}}
 	reported := placed.DeepCopy()
 	reported.Status.HostIP = "192.168.1.3"
 	for _, tc := range []struct {
 		name  string
 		lower *corev1.Pod
+		step  string
 		want  time.Duration
-	}{{"not placed below (the scheduler's False goes up soon)", unplaced, pendingHold}, {"placed, no kubelet status yet", placed, placedHold}, {"placed and reported by the kubelet", reported, pendingHold}} {
+	}{
+		{"not scheduled below yet", unplaced, stepUnscheduled, unreportedHold},
+		{"refused by the lower scheduler (the descheduler acts on it)", refused, stepUnschedulable, pendingHold},
+		{"placed, no kubelet status yet", placed, stepPlaced, unreportedHold},
+		{"placed and reported by the kubelet", reported, stepStarted, pendingHold},
+	} {
+		if got := lowerStep(tc.lower); got != tc.step {
+			t.Errorf("%s: lowerStep = %q, want %q", tc.name, got, tc.step)
+		}
 		if got := holdFor(tc.lower); got != tc.want {
 			t.Errorf("%s: holdFor = %v, want %v", tc.name, got, tc.want)
 		}
@@ -367,12 +380,12 @@ func TestStatusWriterPlacedHold(t *testing.T) {
 
 	e := newWriterEnv(t)
 	key := podKey("app", "web")
-	if got := e.w.hold(key, holdFor(placed)); got != placedHold {
-		t.Fatalf("first hold of a placed pod %v, want %v", got, placedHold)
+	if got := e.w.hold(key, holdFor(unplaced)); got != unreportedHold {
+		t.Fatalf("first hold of an unscheduled pod %v, want %v", got, unreportedHold)
 	}
 	e.clock.Step(3 * time.Second)
-	if got := e.w.hold(key, holdFor(placed)); got != placedHold-3*time.Second {
-		t.Errorf("placed pod 3s later: hold %v, want %v", got, placedHold-3*time.Second)
+	if got := e.w.hold(key, holdFor(placed)); got != unreportedHold-3*time.Second {
+		t.Errorf("placed 3s later: hold %v, want %v", got, unreportedHold-3*time.Second)
 	}
 	if got := e.w.hold(key, holdFor(reported)); got != 0 {
 		t.Errorf("once the kubelet reports the pod, 3s after the first hold: hold %v, want 0 (write now)", got)

@@ -64,6 +64,10 @@ func TestBenchSync(t *testing.T) {
 			row := measureRound(t, env, path, pods, vn.Cmd.Process.Pid, comps, afterSync)
 			profiled.Wait()
 			row.round, row.label = strconv.Itoa(r), path.String()
+			if path == pathThrough {
+				// The node's own counters (status writes by step, repairs), cumulative.
+				saveEndpoint(t, vn, "/metrics", fmt.Sprintf("metrics-round-%d.txt", r))
+			}
 			rows = append(rows, row)
 			t.Logf("round %d %s: all Running in %v, cleanup %v, virtual-node CPU %.2fs", r, path, row.sync.wall, row.clean.gone, row.vnCPU)
 		}
@@ -99,13 +103,20 @@ func startBenchVirtualNode(t testing.TB, name string) *VirtualNode {
 
 // saveProfile fetches one of a virtual node's /debug/pprof profiles (--profiling) into
 // the test bed's logs as <node>.<name>.pprof, for `go tool pprof bin/virtual-node <file>`.
-// A failure is reported, not fatal: the figures of the run stand without it.
 func saveProfile(t testing.TB, vn *VirtualNode, query, name string) {
 	t.Helper()
-	path := filepath.Join(testbed, "logs", vn.Name+"."+name+".pprof")
-	resp, err := http.Get("http://" + vn.MetricsAddr + "/debug/pprof/" + query)
+	saveEndpoint(t, vn, "/debug/pprof/"+query, name+".pprof")
+}
+
+// saveEndpoint fetches path from a virtual node's metrics address into the test bed's
+// logs as <node>.<file>. A failure is reported, not fatal: the figures of the run stand
+// without it.
+func saveEndpoint(t testing.TB, vn *VirtualNode, path, file string) {
+	t.Helper()
+	out := filepath.Join(testbed, "logs", vn.Name+"."+file)
+	resp, err := http.Get("http://" + vn.MetricsAddr + path)
 	if err != nil {
-		t.Errorf("profile %s: %v", name, err)
+		t.Errorf("%s: %v", path, err)
 		return
 	}
 	defer resp.Body.Close()
@@ -114,13 +125,13 @@ func saveProfile(t testing.TB, vn *VirtualNode, query, name string) {
 		err = fmt.Errorf("%s: %s", resp.Status, b)
 	}
 	if err == nil {
-		err = os.WriteFile(path, b, 0o644)
+		err = os.WriteFile(out, b, 0o644)
 	}
 	if err != nil {
-		t.Errorf("profile %s: %v", name, err)
+		t.Errorf("%s: %v", path, err)
 		return
 	}
-	t.Logf("profile %s: %s", name, path)
+	t.Logf("%s: %s", path, out)
 }
 
 // benchKWOKLabel marks the upper cluster's KWOK nodes of the benchmark.
