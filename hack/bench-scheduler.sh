@@ -33,6 +33,10 @@ echo "bench-scheduler: running (log: $log)"
 TENSILE_BENCH=1 go test -count=1 -timeout "${BENCH_TIMEOUT:-90m}" -v -run '^TestBenchScheduler$' ./test/e2e/ >"$log" 2>&1
 rc=$?
 grep -E 'RESULT|round [0-9]+ ' "$log" | sed 's/^ *scheduler_bench_test.go:[0-9]*: /  /'
+# For hack/bench-report.sh (make bench): the RESULT lines, the targets table among them.
+results=${BENCH_RESULTS:-.testbed-results}
+mkdir -p "$results" && rm -f "$results/bench-scheduler.md"
+[ "$rc" != 0 ] || grep 'RESULT' "$log" | sed 's/^.*RESULT //' >"$results/bench-scheduler.md"
 [ "$rc" = 0 ] || tail -30 "$log"
 if [ -z "$keep" ]; then
   hack/testbed.sh down >/dev/null
