@@ -2,13 +2,14 @@ package lowerfit
 
 import (
 	"context"
+	"slices"
+	"sync"
 	"testing"
 	"time"
 
 	corev1 "k8s.io/api/core/v1"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
-	"k8s.io/apimachinery/pkg/apis/meta/v1/unstructured"
-	"k8s.io/apimachinery/pkg/runtime"
+	"k8s.io/apimachinery/pkg/types"
 	"k8s.io/klog/v2"
 	fwk "k8s.io/kube-scheduler/framework"
 
@@ -16,18 +17,28 @@ import (
 	"github.com/tensile-kube/tensile/pkg/capacity"
 )
 
-func summaryObject(t *testing.T, name, hash string, updated time.Time) *unstructured.Unstructured {
-	t.Helper()
-	cs := &v1alpha1.ClusterSummary{
-		TypeMeta:   metav1.TypeMeta{APIVersion: v1alpha1.SchemeGroupVersion.String(), Kind: v1alpha1.ClusterSummaryKind},
-		ObjectMeta: metav1.ObjectMeta{Name: name},
-		Status:     v1alpha1.ClusterSummaryStatus{VirtualNode: name, ContentHash: hash, UpdateTime: metav1.NewMicroTime(updated)},
+// testActivator stands for the scheduling queue: it records the pods activated.
+type testActivator struct {
+	mu  sync.Mutex
+	got []string
+}
+
+func (a *testActivator) Activate(_ klog.Logger, pods map[string]*corev1.Pod) {
+	a.mu.Lock()
+	defer a.mu.Unlock()
+	for k := range pods {
+		a.got = append(a.got, k)
 	}
-	raw, err := runtime.DefaultUnstructuredConverter.ToUnstructured(cs)
-	if err != nil {
-		t.Fatal(err)
-	}
-	return &unstructured.Unstructured{Object: raw}
+	slices.Sort(a.got)
+}
+
+// take returns and forgets the pods activated so far.
+func (a *testActivator) take() []string {
+	a.mu.Lock()
+	defer a.mu.Unlock()
+	out := a.got
+	a.got = nil
+	return out
 }
 
 func TestEventsToRegister(t *testing.T) {
@@ -36,8 +47,14 @@ func TestEventsToRegister(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	if got := string(evs[0].Event.Resource); got != "clustersummaries.v1alpha1.tensile.dev" {
-		t.Errorf("custom resource event = %q", got)
+	var got []fwk.EventResource
+	for _, ev := range evs {
+		got = append(got, ev.Event.Resource)
+	}
+	// No custom resource: kube-scheduler would start a dynamic informer holding a
+	// second copy of every ClusterSummary.
+	if want := []fwk.EventResource{fwk.Node, fwk.AssignedPod}; !slices.Equal(got, want) {
+		t.Errorf("events on %v, want %v", got, want)
 	}
 }
 
@@ -53,18 +70,6 @@ func TestQueueingHints(t *testing.T) {
 		hint func() (fwk.QueueingHint, error)
 		want fwk.QueueingHint
 	}{
-		{name: "new summary", want: fwk.Queue, hint: func() (fwk.QueueingHint, error) {
-			return pl.hintSummary(logger, pod, nil, summaryObject(t, "vk-a", "h1", t0))
-		}},
-		{name: "changed summary", want: fwk.Queue, hint: func() (fwk.QueueingHint, error) {
-			return pl.hintSummary(logger, pod, summaryObject(t, "vk-a", "h1", t0), summaryObject(t, "vk-a", "h2", t0.Add(time.Second)))
-		}},
-		{name: "heartbeat of a fresh summary", want: fwk.QueueSkip, hint: func() (fwk.QueueingHint, error) {
-			return pl.hintSummary(logger, pod, summaryObject(t, "vk-a", "h1", t0), summaryObject(t, "vk-a", "h1", t0.Add(time.Second)))
-		}},
-		{name: "heartbeat reviving a stale summary", want: fwk.Queue, hint: func() (fwk.QueueingHint, error) {
-			return pl.hintSummary(logger, pod, summaryObject(t, "vk-a", "h1", t0.Add(-time.Minute)), summaryObject(t, "vk-a", "h1", t0))
-		}},
 		{name: "virtual node added", want: fwk.Queue, hint: func() (fwk.QueueingHint, error) {
 			return pl.hintNode(logger, pod, nil, vnode)
 		}},
@@ -85,97 +90,82 @@ func TestQueueingHints(t *testing.T) {
 	}
 }
 
-func TestIndexFromObjectRoundTrip(t *testing.T) {
-	obj := summaryObject(t, "vk-a", "h1", t0)
-	ix, err := indexFromObject(obj)
-	if err != nil {
-		t.Fatal(err)
+func TestIndexFromSummary(t *testing.T) {
+	cs := &v1alpha1.ClusterSummary{
+		ObjectMeta: metav1.ObjectMeta{Name: "vk-a"},
+		Status:     v1alpha1.ClusterSummaryStatus{VirtualNode: "other", ContentHash: "h1", UpdateTime: metav1.NewMicroTime(t0)},
 	}
+	ix := indexFromSummary(cs)
 	if ix.VirtualNode != "vk-a" || !ix.UpdateTime.Equal(t0) || ix.ContentHash != "h1" {
 		t.Errorf("index = %+v", ix)
 	}
+	if cs.Status.VirtualNode != "other" {
+		t.Errorf("the informer's object was modified: status.virtualNode = %q", cs.Status.VirtualNode)
+	}
 }
 
-// TestHintCatchesUp: the scheduler's informer, which delivers the event that requeues a
-// pod, is not the plugin's. The hint brings the plugin's view up to the summary it was
-// called with, so the retry sees it; an older copy never takes the view back, and a
-// late copy of a deleted summary does not bring it back.
-func TestHintCatchesUp(t *testing.T) {
-	pl, clock := newTestPlugin(t)
+// TestSummaryActivatesWaitingPods: the plugin's own informer requeues the pods it
+// turned away. A changed summary activates them, and the retry sees that summary; a
+// heartbeat of a fresh summary does not; one that revives a stale summary does. A
+// pod placed or deleted is no longer waiting, and an older copy activates nothing.
+func TestSummaryActivatesWaitingPods(t *testing.T) {
+	pl, clock, activator := newTestPluginActivator(t)
 	clock.Set(t0.Add(5 * time.Second))
-	logger := klog.Background()
-	pod := upperPod("p", "6")
+	h := pl.summaryHandler(klog.Background())
 	m := capacity.NewModel(capacity.Options{})
 	m.SetNode(lowerNode("small", "4"))
-	// The plugin's informer hands typed objects; the scheduler's events, unstructured.
-	typed := func(updated time.Time) *v1alpha1.ClusterSummary {
+	summary := func(updated time.Time) *v1alpha1.ClusterSummary {
 		st := m.Summary()
-		st.VirtualNode, st.UpdateTime = "vk-a", metav1.NewMicroTime(updated)
-		return &v1alpha1.ClusterSummary{
-			TypeMeta:   metav1.TypeMeta{APIVersion: v1alpha1.SchemeGroupVersion.String(), Kind: v1alpha1.ClusterSummaryKind},
-			ObjectMeta: metav1.ObjectMeta{Name: "vk-a"}, Status: *st,
-		}
+		st.UpdateTime = metav1.NewMicroTime(updated)
+		return &v1alpha1.ClusterSummary{ObjectMeta: metav1.ObjectMeta{Name: "vk-a"}, Status: *st}
 	}
-	summary := func(cs *v1alpha1.ClusterSummary) *unstructured.Unstructured {
-		raw, err := runtime.DefaultUnstructuredConverter.ToUnstructured(cs)
-		if err != nil {
-			t.Fatal(err)
-		}
-		return &unstructured.Unstructured{Object: raw}
+	small := summary(t0)
+	h.OnAdd(small, false)
+	if got := activator.take(); got != nil {
+		t.Errorf("activated %v with no pod waiting", got)
 	}
-	smallTyped := typed(t0)
-	small := summary(smallTyped)
-	pl.summaryHandler(logger).OnAdd(smallTyped, false)
-	if st := schedule(t, pl, pod, virtualNode("vk-a")); st.IsSuccess() {
-		t.Fatal("a 6 CPU pod fits lower nodes of 4 CPU")
+
+	// try schedules a new pod of cpu on vk-a and checks the answer.
+	try := func(name, cpu string, fits bool) *corev1.Pod {
+		t.Helper()
+		p := upperPod(name, cpu)
+		p.UID = types.UID("uid-" + name)
+		if st := schedule(t, pl, p, virtualNode("vk-a")); st.IsSuccess() != fits {
+			t.Fatalf("a %s CPU pod: %v, want fits=%v", cpu, st, fits)
+		}
+		return p
+	}
+	big := try("big", "6", false)
+	try("fits", "2", true)
+	pl.podHandler().OnDelete(try("gone", "6", false))
+
+	heartbeat := summary(t0.Add(time.Second))
+	h.OnUpdate(small, heartbeat)
+	if got := activator.take(); got != nil {
+		t.Errorf("a heartbeat of a fresh summary activated %v", got)
 	}
 
 	m.SetNode(lowerNode("big", "8"))
-	bigTyped := typed(t0.Add(time.Second))
-	big := summary(bigTyped)
-	if h, _ := pl.hintSummary(logger, pod, small, big); h != fwk.Queue {
-		t.Fatalf("hint = %v, want Queue", h)
+	changed := summary(t0.Add(2 * time.Second))
+	h.OnUpdate(heartbeat, changed)
+	if got, want := activator.take(), []string{types.NamespacedName{Namespace: big.Namespace, Name: big.Name}.String()}; !slices.Equal(got, want) {
+		t.Errorf("a changed summary activated %v, want %v (placed and deleted pods do not wait)", got, want)
 	}
-	if st := schedule(t, pl, upperPod("p", "6"), virtualNode("vk-a")); !st.IsSuccess() {
-		t.Fatalf("retry after the hint: %v; the hint did not bring the view up to its summary", st)
-	}
-
-	pl.summaryHandler(logger).OnUpdate(nil, smallTyped) // the plugin's informer, lagging
-	if ix := pl.store.snapshot().nodes["vk-a"]; !ix.UpdateTime.Equal(t0.Add(time.Second)) {
-		t.Errorf("an older summary took the view back to %v", ix.UpdateTime)
+	if st := schedule(t, pl, big, virtualNode("vk-a")); !st.IsSuccess() {
+		t.Fatalf("retry after the change: %v", st)
 	}
 
-	pl.summaryHandler(logger).OnDelete(bigTyped)
-	if _, _ = pl.hintSummary(logger, pod, small, big); pl.store.snapshot().isVirtualName("vk-a") {
-		t.Error("a late copy brought a deleted summary back")
+	try("late", "64", false)
+	h.OnUpdate(changed, small) // an older copy
+	if got := activator.take(); got != nil {
+		t.Errorf("an older summary activated %v", got)
 	}
-}
-
-// TestSummaryStamp reads what the typed conversion would, without it.
-func TestSummaryStamp(t *testing.T) {
-	at := t0.Add(1234567 * time.Microsecond)
-	hash, updated, err := summaryStamp(summaryObject(t, "vk-a", "h1", at))
-	if err != nil || hash != "h1" || !updated.Equal(at) {
-		t.Errorf("stamp = %q, %v, %v; want h1, %v, nil", hash, updated, err, at)
+	clock.Set(t0.Add(2*time.Second + pl.args.MaxSummaryAge.Duration + time.Second))
+	h.OnUpdate(changed, summary(clock.Now()))
+	if got := activator.take(); len(got) != 1 {
+		t.Errorf("a heartbeat reviving a stale summary activated %v, want the waiting pod", got)
 	}
-	cs, err := summaryFromObject(summaryObject(t, "vk-a", "h1", at))
-	if err != nil || !cs.Status.UpdateTime.Time.Equal(updated) {
-		t.Errorf("typed updateTime = %v (%v), stamp %v", cs.Status.UpdateTime, err, updated)
-	}
-	hash, updated, err = summaryStamp(&unstructured.Unstructured{Object: map[string]any{}})
-	if err != nil || hash != "" || !updated.IsZero() {
-		t.Errorf("empty object: stamp = %q, %v, %v; want \"\", zero, nil", hash, updated, err)
-	}
-	bad := summaryObject(t, "vk-a", "h1", at)
-	if err := unstructured.SetNestedField(bad.Object, "yesterday", "status", "updateTime"); err != nil {
-		t.Fatal(err)
-	}
-	if _, _, err := summaryStamp(bad); err == nil {
-		t.Error("malformed updateTime: no error")
-	}
-	pl, clock := newTestPlugin(t)
-	clock.Set(at)
-	if h, err := pl.hintSummary(klog.Background(), upperPod("p", "1"), bad, summaryObject(t, "vk-a", "h1", at)); h != fwk.Queue || err == nil {
-		t.Errorf("heartbeat after a malformed summary: hint = %v, err = %v; want Queue and an error", h, err)
+	if n := pl.waiting.len(); n != 0 {
+		t.Errorf("%d pods still waiting after activation", n)
 	}
 }

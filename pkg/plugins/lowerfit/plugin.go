@@ -46,7 +46,9 @@ type Plugin struct {
 	selector labels.Selector
 	identity vnodeident.Identity
 	store    *store
-	now      func() time.Time
+	// waiting holds the pods to activate when a summary changes.
+	waiting *waiting
+	now     func() time.Time
 }
 
 var (
@@ -93,7 +95,7 @@ func newPlugin(obj runtime.Object, h fwk.Handle, now func() time.Time) (*Plugin,
 	if err != nil {
 		return nil, fmt.Errorf("virtualNodeSelector: %w", err)
 	}
-	pl := &Plugin{handle: h, args: *args, selector: sel, store: newStore(args.ReservationTTL.Duration, now), now: now}
+	pl := &Plugin{handle: h, args: *args, selector: sel, store: newStore(args.ReservationTTL.Duration, now), waiting: newWaiting(), now: now}
 	pl.identity = vnodeident.Default(nil)
 	for k, v := range args.VirtualNodeSelector.MatchLabels {
 		pl.identity.Labels[k] = v
@@ -188,8 +190,12 @@ func (pl *Plugin) query(pod *corev1.Pod) (*capacity.Query, *view, error) {
 // PreFilter snapshots the summaries and compiles the pod's requests and lower
 // constraints once.
 func (pl *Plugin) PreFilter(ctx context.Context, state fwk.CycleState, pod *corev1.Pod, _ []fwk.NodeInfo) (*fwk.PreFilterResult, *fwk.Status) {
+	// Recorded before the view is taken: a summary applied after this point either
+	// is in the view or finds the pod to activate.
+	pl.waiting.add(pod)
 	q, v, err := pl.query(pod)
 	if err != nil {
+		pl.waiting.remove(pod.UID) // no summary helps a pod whose constraints do not parse
 		return nil, fwk.NewStatus(fwk.UnschedulableAndUnresolvable, err.Error())
 	}
 	q.Prepare(v.policies...)
@@ -284,6 +290,7 @@ func (pl *Plugin) Reserve(ctx context.Context, state fwk.CycleState, pod *corev1
 	if st != nil {
 		return st
 	}
+	pl.waiting.remove(pod.UID)
 	if !d.view.isVirtualName(nodeName) {
 		return nil
 	}

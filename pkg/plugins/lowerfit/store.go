@@ -55,7 +55,7 @@ type store struct {
 	mu        sync.Mutex
 	summaries map[string]*capacity.Index
 	// deleted holds the build time of each deleted summary, so that a late copy of
-	// it (the scheduler's informer may lag behind the plugin's) cannot bring it back.
+	// it cannot bring it back.
 	deleted map[string]time.Time
 	// newest is the time of the newest reservation charged on each node.
 	newest  map[string]time.Time
@@ -84,14 +84,14 @@ func (s *store) snapshot() *view {
 }
 
 // setSummary records a new summary for a virtual node and releases the reservations
-// it now accounts for. A summary no newer than the one held (or last deleted) is
-// ignored: summaries arrive through two informers, the plugin's and, via the
-// queueing hint, the scheduler's, and neither may take the view back in time.
-func (s *store) setSummary(ix *capacity.Index) {
+// it now accounts for. It reports whether it did: a summary no newer than the one
+// held (or last deleted) is ignored, so that a late copy cannot take the view back in
+// time.
+func (s *store) setSummary(ix *capacity.Index) bool {
 	s.mu.Lock()
 	defer s.mu.Unlock()
 	if !s.newerLocked(ix.VirtualNode, ix.UpdateTime, ix.ContentHash) {
-		return
+		return false
 	}
 	delete(s.deleted, ix.VirtualNode)
 	s.summaries[ix.VirtualNode] = ix
@@ -101,6 +101,17 @@ func (s *store) setSummary(ix *capacity.Index) {
 		}
 	}
 	s.rebuild(ix.VirtualNode, true)
+	return true
+}
+
+// updatedAt returns the build time of the summary held for node, if any.
+func (s *store) updatedAt(node string) (time.Time, bool) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	if cur := s.summaries[node]; cur != nil {
+		return cur.UpdateTime, true
+	}
+	return time.Time{}, false
 }
 
 // heartbeat applies a summary of node built at updated whose content hash equals the
@@ -140,14 +151,8 @@ func (s *store) heartbeat(node string, updated time.Time, hash string) bool {
 	return true
 }
 
-// newer reports whether a summary of node built at updated with content hash is
+// newerLocked reports whether a summary of node built at updated with content hash is
 // newer than the one the store holds or last deleted.
-func (s *store) newer(node string, updated time.Time, hash string) bool {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	return s.newerLocked(node, updated, hash)
-}
-
 func (s *store) newerLocked(node string, updated time.Time, hash string) bool {
 	if at, ok := s.deleted[node]; ok && !updated.After(at) {
 		return false

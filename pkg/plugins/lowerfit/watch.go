@@ -7,8 +7,6 @@ import (
 
 	corev1 "k8s.io/api/core/v1"
 	"k8s.io/apimachinery/pkg/api/meta"
-	"k8s.io/apimachinery/pkg/apis/meta/v1/unstructured"
-	"k8s.io/apimachinery/pkg/runtime"
 	"k8s.io/apimachinery/pkg/util/wait"
 	"k8s.io/client-go/tools/cache"
 	"k8s.io/klog/v2"
@@ -54,18 +52,28 @@ func (pl *Plugin) watch(ctx context.Context, client versioned.Interface) error {
 	return nil
 }
 
-// summaryHandler keeps the store in step with the ClusterSummary informer.
+// summaryHandler keeps the store in step with the ClusterSummary informer, and
+// activates the waiting pods when a summary may let one of them in: a new summary, a
+// change of content, or a heartbeat that revives a stale one. A heartbeat of a fresh
+// summary (every 10 s per virtual node) changes nothing for them.
 func (pl *Plugin) summaryHandler(logger klog.Logger) cache.ResourceEventHandler {
 	set := func(obj any) {
-		if cs, ok := obj.(*v1alpha1.ClusterSummary); ok && pl.store.heartbeat(cs.Name, cs.Status.UpdateTime.Time, cs.Status.ContentHash) {
+		cs, ok := obj.(*v1alpha1.ClusterSummary)
+		if !ok {
+			logger.Error(fmt.Errorf("unexpected object %T", obj), "Ignoring ClusterSummary event")
 			return
 		}
-		ix, err := indexFromObject(obj)
-		if err != nil {
-			logger.Error(err, "Ignoring malformed ClusterSummary")
+		held, had := pl.store.updatedAt(cs.Name)
+		updated := cs.Status.UpdateTime.Time
+		if pl.store.heartbeat(cs.Name, updated, cs.Status.ContentHash) {
+			if had && updated.After(held) && pl.now().Sub(held) > pl.args.MaxSummaryAge.Duration {
+				pl.activateWaiting(logger, cs.Name, "stale summary refreshed")
+			}
 			return
 		}
-		pl.store.setSummary(ix)
+		if pl.store.setSummary(indexFromSummary(cs)) {
+			pl.activateWaiting(logger, cs.Name, "summary changed")
+		}
 	}
 	return cache.ResourceEventHandlerFuncs{
 		AddFunc:    set,
@@ -82,11 +90,25 @@ func (pl *Plugin) summaryHandler(logger klog.Logger) cache.ResourceEventHandler 
 	}
 }
 
+// activateWaiting moves the waiting pods back to the scheduler's active queue; a pod
+// in a cycle right now is retried when the cycle ends.
+func (pl *Plugin) activateWaiting(logger klog.Logger, node, why string) {
+	pods := pl.waiting.take()
+	if len(pods) == 0 {
+		return
+	}
+	logger.V(4).Info("Activating waiting pods", "clusterSummary", node, "reason", why, "pods", len(pods))
+	pl.handle.Activate(logger, pods)
+}
+
 // podHandler releases reservations as upper pods show their fate below.
 func (pl *Plugin) podHandler() cache.ResourceEventHandler {
 	return cache.ResourceEventHandlerFuncs{
 		UpdateFunc: func(_, obj any) {
 			if p, ok := obj.(*corev1.Pod); ok {
+				if p.Spec.NodeName != "" {
+					pl.waiting.remove(p.UID) // bound, by this scheduler or another
+				}
 				pl.store.observePod(p)
 			}
 		},
@@ -95,38 +117,19 @@ func (pl *Plugin) podHandler() cache.ResourceEventHandler {
 				obj = t.Obj
 			}
 			if p, ok := obj.(*corev1.Pod); ok {
+				pl.waiting.remove(p.UID)
 				pl.store.release(p.UID)
 			}
 		},
 	}
 }
 
-// summaryFromObject returns the typed summary of an informer object: the plugin's own
-// informer is typed (a copy is returned: the informer's object is shared); the
-// scheduler's events about a custom resource come from its dynamic informer, as
-// unstructured objects, and are converted.
-func summaryFromObject(obj any) (*v1alpha1.ClusterSummary, error) {
-	if cs, ok := obj.(*v1alpha1.ClusterSummary); ok {
-		return cs.DeepCopy(), nil
-	}
-	u, ok := obj.(*unstructured.Unstructured)
-	if !ok {
-		return nil, fmt.Errorf("unexpected object %T", obj)
-	}
-	cs := &v1alpha1.ClusterSummary{}
-	if err := runtime.DefaultUnstructuredConverter.FromUnstructured(u.Object, cs); err != nil {
-		return nil, fmt.Errorf("decoding ClusterSummary %s: %w", u.GetName(), err)
-	}
-	return cs, nil
-}
-
-// indexFromObject compiles an informer object. The object's name is the virtual
-// node's, whatever the status says.
-func indexFromObject(obj any) (*capacity.Index, error) {
-	cs, err := summaryFromObject(obj)
-	if err != nil {
-		return nil, err
-	}
-	cs.Status.VirtualNode = cs.Name
-	return capacity.NewIndex(&cs.Status), nil
+// indexFromSummary compiles a summary from the informer. The object's name is the
+// virtual node's, whatever the status says. The informer's object is shared: the
+// index keeps its label maps and policy lists, which neither side ever modifies, and
+// nothing is written back to it (hence the shallow copy of the status).
+func indexFromSummary(cs *v1alpha1.ClusterSummary) *capacity.Index {
+	st := cs.Status
+	st.VirtualNode = cs.Name
+	return capacity.NewIndex(&st)
 }
