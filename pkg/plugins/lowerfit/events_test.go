@@ -10,11 +10,13 @@ import (
 	corev1 "k8s.io/api/core/v1"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	"k8s.io/apimachinery/pkg/types"
+	"k8s.io/client-go/tools/cache"
 	"k8s.io/klog/v2"
 	fwk "k8s.io/kube-scheduler/framework"
 
 	"github.com/tensile-kube/tensile/pkg/apis/tensile/v1alpha1"
 	"github.com/tensile-kube/tensile/pkg/capacity"
+	tensilefake "github.com/tensile-kube/tensile/pkg/generated/clientset/versioned/fake"
 )
 
 // testActivator stands for the scheduling queue: it records the pods activated.
@@ -39,6 +41,14 @@ func (a *testActivator) take() []string {
 	out := a.got
 	a.got = nil
 	return out
+}
+
+// modelSummary is the ClusterSummary object of virtual node vnode for m, built at
+// updated, as the informer would hand it over.
+func modelSummary(m *capacity.Model, vnode string, updated time.Time) *v1alpha1.ClusterSummary {
+	st := m.Summary()
+	st.UpdateTime = metav1.NewMicroTime(updated)
+	return &v1alpha1.ClusterSummary{ObjectMeta: metav1.ObjectMeta{Name: vnode}, Status: *st}
 }
 
 func TestEventsToRegister(t *testing.T) {
@@ -114,11 +124,7 @@ func TestSummaryActivatesWaitingPods(t *testing.T) {
 	h := pl.summaryHandler(klog.Background())
 	m := capacity.NewModel(capacity.Options{})
 	m.SetNode(lowerNode("small", "4"))
-	summary := func(updated time.Time) *v1alpha1.ClusterSummary {
-		st := m.Summary()
-		st.UpdateTime = metav1.NewMicroTime(updated)
-		return &v1alpha1.ClusterSummary{ObjectMeta: metav1.ObjectMeta{Name: "vk-a"}, Status: *st}
-	}
+	summary := func(updated time.Time) *v1alpha1.ClusterSummary { return modelSummary(m, "vk-a", updated) }
 	small := summary(t0)
 	h.OnAdd(small, false)
 	if got := activator.take(); got != nil {
@@ -167,5 +173,91 @@ func TestSummaryActivatesWaitingPods(t *testing.T) {
 	}
 	if n := pl.waiting.len(); n != 0 {
 		t.Errorf("%d pods still waiting after activation", n)
+	}
+}
+
+// TestCompileSummary: the informer's transform keeps the summary's identity and its
+// compiled index only, is idempotent, and compiles a heartbeat's content only once.
+func TestCompileSummary(t *testing.T) {
+	pl, _ := newTestPlugin(t)
+	m := capacity.NewModel(capacity.Options{})
+	m.SetNode(lowerNode("small", "4"))
+	st := m.Summary()
+	st.UpdateTime = metav1.NewMicroTime(t0)
+	cs := &v1alpha1.ClusterSummary{ObjectMeta: metav1.ObjectMeta{Name: "vk-a", ResourceVersion: "7",
+		ManagedFields: []metav1.ManagedFieldsEntry{{Manager: "virtual-node"}}}, Status: *st}
+	obj, err := pl.compileSummary(cs)
+	if err != nil {
+		t.Fatal(err)
+	}
+	c, ok := obj.(*compiledSummary)
+	if !ok {
+		t.Fatalf("transform gave %T", obj)
+	}
+	if c.Name != "vk-a" || c.ResourceVersion != "7" || c.ManagedFields != nil || c.index.VirtualNode != "vk-a" || c.index.ContentHash != st.ContentHash {
+		t.Errorf("compiled = %+v, index %+v", c.ObjectMeta, c.index)
+	}
+	if again, _ := pl.compileSummary(c); again != obj {
+		t.Error("the transform is not idempotent")
+	}
+	pl.store.setSummary(c.index)
+	beat := cs.DeepCopy()
+	beat.Status.UpdateTime = metav1.NewMicroTime(t0.Add(time.Second))
+	beat.Status.Groups = nil // same hash: the groups must come from the held index
+	obj, _ = pl.compileSummary(beat)
+	ix := obj.(*compiledSummary).index
+	if !ix.UpdateTime.Equal(t0.Add(time.Second)) {
+		t.Errorf("heartbeat index time = %v", ix.UpdateTime)
+	}
+	if r := ix.Fit(capacity.NewQuery(capacity.PodRequests(upperPod("p", "2")), nil)); !r.Fits() {
+		t.Errorf("heartbeat index lost the held groups: %s", r.Message)
+	}
+}
+
+// TestWatchCompilesSummaries runs the plugin's informer on a fake API: summaries
+// reach the store through the transform, and a change activates the waiting pod.
+func TestWatchCompilesSummaries(t *testing.T) {
+	pl, clock, activator := newTestPluginActivator(t)
+	ctx, cancel := context.WithCancel(context.Background())
+	defer cancel()
+	m := capacity.NewModel(capacity.Options{})
+	m.SetNode(lowerNode("small", "4"))
+	summary := func(updated time.Time) *v1alpha1.ClusterSummary { return modelSummary(m, "vk-a", updated) }
+	client := tensilefake.NewSimpleClientset(summary(t0))
+	clock.Set(t0.Add(time.Second))
+	factory, inf, err := pl.summaryInformer(klog.Background(), client)
+	if err != nil {
+		t.Fatal(err)
+	}
+	factory.Start(ctx.Done())
+	if !cache.WaitForCacheSync(ctx.Done(), inf.HasSynced) {
+		t.Fatal("informer not synced")
+	}
+	for _, obj := range inf.GetStore().List() {
+		if _, ok := obj.(*compiledSummary); !ok {
+			t.Errorf("the informer's cache holds a %T, want only compiled summaries", obj)
+		}
+	}
+	if !pl.store.snapshot().isVirtualName("vk-a") {
+		t.Fatal("the listed summary is not in the store")
+	}
+	p := upperPod("big", "6")
+	p.UID = "uid-big"
+	if st := schedule(t, pl, p, virtualNode("vk-a")); st.IsSuccess() {
+		t.Fatal("a 6 CPU pod fits lower nodes of 4 CPU")
+	}
+	m.SetNode(lowerNode("big", "8"))
+	if _, err := client.TensileV1alpha1().ClusterSummaries().Update(ctx, summary(t0.Add(time.Second)), metav1.UpdateOptions{}); err != nil {
+		t.Fatal(err)
+	}
+	deadline := time.Now().Add(10 * time.Second)
+	for len(activator.take()) == 0 {
+		if time.Now().After(deadline) {
+			t.Fatal("the changed summary activated no pod")
+		}
+		time.Sleep(10 * time.Millisecond)
+	}
+	if st := schedule(t, pl, p, virtualNode("vk-a")); !st.IsSuccess() {
+		t.Fatalf("retry after the change: %v", st)
 	}
 }

@@ -104,6 +104,16 @@ func (s *store) setSummary(ix *capacity.Index) bool {
 	return true
 }
 
+// sameContent returns the summary held for node if its content hash is hash.
+func (s *store) sameContent(node, hash string) *capacity.Index {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	if cur := s.summaries[node]; cur != nil && hash != "" && cur.ContentHash == hash {
+		return cur
+	}
+	return nil
+}
+
 // updatedAt returns the build time of the summary held for node, if any.
 func (s *store) updatedAt(node string) (time.Time, bool) {
 	s.mu.Lock()

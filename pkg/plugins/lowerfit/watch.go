@@ -7,6 +7,8 @@ import (
 
 	corev1 "k8s.io/api/core/v1"
 	"k8s.io/apimachinery/pkg/api/meta"
+	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
+	"k8s.io/apimachinery/pkg/runtime"
 	"k8s.io/apimachinery/pkg/util/wait"
 	"k8s.io/client-go/tools/cache"
 	"k8s.io/klog/v2"
@@ -26,10 +28,9 @@ const cacheSyncTimeout = 10 * time.Second
 // reservations, then expires reservations past their TTL until ctx ends.
 func (pl *Plugin) watch(ctx context.Context, client versioned.Interface) error {
 	logger := klog.FromContext(ctx).WithValues("plugin", Name)
-	factory := tensileinformers.NewSharedInformerFactory(client, 0)
-	inf := factory.Tensile().V1alpha1().ClusterSummaries().Informer()
-	if _, err := inf.AddEventHandler(pl.summaryHandler(logger)); err != nil {
-		return fmt.Errorf("watching cluster summaries: %w", err)
+	factory, inf, err := pl.summaryInformer(logger, client)
+	if err != nil {
+		return err
 	}
 	if pl.handle.SharedInformerFactory() != nil {
 		pods := pl.handle.SharedInformerFactory().Core().V1().Pods().Informer()
@@ -52,27 +53,42 @@ func (pl *Plugin) watch(ctx context.Context, client versioned.Interface) error {
 	return nil
 }
 
+// summaryInformer builds the ClusterSummary informer: its cache keeps compiled
+// summaries (compileSummary) and its handler feeds the store.
+func (pl *Plugin) summaryInformer(logger klog.Logger, client versioned.Interface) (tensileinformers.SharedInformerFactory, cache.SharedIndexInformer, error) {
+	factory := tensileinformers.NewSharedInformerFactory(client, 0)
+	inf := factory.Tensile().V1alpha1().ClusterSummaries().Informer()
+	if err := inf.SetTransform(pl.compileSummary); err != nil {
+		return nil, nil, fmt.Errorf("watching cluster summaries: %w", err)
+	}
+	if _, err := inf.AddEventHandler(pl.summaryHandler(logger)); err != nil {
+		return nil, nil, fmt.Errorf("watching cluster summaries: %w", err)
+	}
+	return factory, inf, nil
+}
+
 // summaryHandler keeps the store in step with the ClusterSummary informer, and
 // activates the waiting pods when a summary may let one of them in: a new summary, a
 // change of content, or a heartbeat that revives a stale one. A heartbeat of a fresh
 // summary (every 10 s per virtual node) changes nothing for them.
 func (pl *Plugin) summaryHandler(logger klog.Logger) cache.ResourceEventHandler {
 	set := func(obj any) {
-		cs, ok := obj.(*v1alpha1.ClusterSummary)
+		obj, _ = pl.compileSummary(obj) // the informer's transform did it already
+		c, ok := obj.(*compiledSummary)
 		if !ok {
 			logger.Error(fmt.Errorf("unexpected object %T", obj), "Ignoring ClusterSummary event")
 			return
 		}
-		held, had := pl.store.updatedAt(cs.Name)
-		updated := cs.Status.UpdateTime.Time
-		if pl.store.heartbeat(cs.Name, updated, cs.Status.ContentHash) {
-			if had && updated.After(held) && pl.now().Sub(held) > pl.args.MaxSummaryAge.Duration {
-				pl.activateWaiting(logger, cs.Name, "stale summary refreshed")
+		ix := c.index
+		held, had := pl.store.updatedAt(ix.VirtualNode)
+		if pl.store.heartbeat(ix.VirtualNode, ix.UpdateTime, ix.ContentHash) {
+			if had && ix.UpdateTime.After(held) && pl.now().Sub(held) > pl.args.MaxSummaryAge.Duration {
+				pl.activateWaiting(logger, ix.VirtualNode, "stale summary refreshed")
 			}
 			return
 		}
-		if pl.store.setSummary(indexFromSummary(cs)) {
-			pl.activateWaiting(logger, cs.Name, "summary changed")
+		if pl.store.setSummary(ix) {
+			pl.activateWaiting(logger, ix.VirtualNode, "summary changed")
 		}
 	}
 	return cache.ResourceEventHandlerFuncs{
@@ -122,6 +138,46 @@ func (pl *Plugin) podHandler() cache.ResourceEventHandler {
 			}
 		},
 	}
+}
+
+// compiledSummary is what the plugin's informer keeps of a ClusterSummary: the
+// object's identity and its compiled index. The informer's transform replaces each
+// object with it before the cache stores it, so the plugin holds each summary once,
+// compiled (about 18 KB at 1,000 lower nodes), rather than as the decoded object too
+// (about 42 KB more, its slot amounts as maps).
+type compiledSummary struct {
+	metav1.TypeMeta
+	metav1.ObjectMeta
+	index *capacity.Index
+}
+
+// DeepCopyObject copies the identity and shares the index, which is immutable.
+func (c *compiledSummary) DeepCopyObject() runtime.Object {
+	out := *c
+	c.ObjectMeta.DeepCopyInto(&out.ObjectMeta)
+	return &out
+}
+
+// compileSummary is the ClusterSummary informer's transform. A summary whose content
+// hash equals the held one's (a heartbeat, most updates) reuses the held compiled
+// groups. Anything else passes unchanged, a compiledSummary included: transforms
+// must be idempotent.
+func (pl *Plugin) compileSummary(obj any) (any, error) {
+	cs, ok := obj.(*v1alpha1.ClusterSummary)
+	if !ok {
+		return obj, nil
+	}
+	ix := pl.store.sameContent(cs.Name, cs.Status.ContentHash)
+	if ix != nil {
+		ix = ix.WithUpdateTime(cs.Status.UpdateTime.Time)
+	} else {
+		ix = indexFromSummary(cs)
+	}
+	return &compiledSummary{
+		TypeMeta:   cs.TypeMeta,
+		ObjectMeta: metav1.ObjectMeta{Name: cs.Name, Namespace: cs.Namespace, UID: cs.UID, ResourceVersion: cs.ResourceVersion},
+		index:      ix,
+	}, nil
 }
 
 // indexFromSummary compiles a summary from the informer. The object's name is the
