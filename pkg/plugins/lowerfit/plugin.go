@@ -48,6 +48,7 @@ type Plugin struct {
 	store    *store
 	// waiting holds the pods to activate when a summary changes.
 	waiting *waiting
+	queries *queries
 	now     func() time.Time
 }
 
@@ -95,7 +96,7 @@ func newPlugin(obj runtime.Object, h fwk.Handle, now func() time.Time) (*Plugin,
 	if err != nil {
 		return nil, fmt.Errorf("virtualNodeSelector: %w", err)
 	}
-	pl := &Plugin{handle: h, args: *args, selector: sel, store: newStore(args.ReservationTTL.Duration, now), waiting: newWaiting(), now: now}
+	pl := &Plugin{handle: h, args: *args, selector: sel, store: newStore(args.ReservationTTL.Duration, now), waiting: newWaiting(), queries: newQueries(), now: now}
 	pl.identity = vnodeident.Default(nil)
 	for k, v := range args.VirtualNodeSelector.MatchLabels {
 		pl.identity.Labels[k] = v
@@ -198,7 +199,7 @@ func (pl *Plugin) PreFilter(ctx context.Context, state fwk.CycleState, pod *core
 		pl.waiting.remove(pod.UID) // no summary helps a pod whose constraints do not parse
 		return nil, fwk.NewStatus(fwk.UnschedulableAndUnresolvable, err.Error())
 	}
-	q.Prepare(v.policies...)
+	q = pl.queries.prepared(q, v)
 	state.Write(stateKey, &cycleData{query: q, view: v, now: pl.now()})
 	return nil, nil
 }

@@ -3,6 +3,7 @@ package lowerfit
 import (
 	"maps"
 	"sort"
+	"strings"
 	"sync"
 	"time"
 
@@ -25,6 +26,8 @@ type view struct {
 	nodes map[string]*capacity.Index
 	// policies are the distinct label policies of the summaries, to prepare queries.
 	policies []capacity.LabelPolicy
+	// policyIDs joins the policies' IDs: part of the key of an interned query.
+	policyIDs string
 }
 
 func (v *view) isVirtualName(name string) bool {
@@ -155,7 +158,7 @@ func (s *store) heartbeat(node string, updated time.Time, hash string) bool {
 		s.rebuild(node, false)
 		return true
 	}
-	v := &view{nodes: maps.Clone(s.current.nodes), policies: s.current.policies}
+	v := &view{nodes: maps.Clone(s.current.nodes), policies: s.current.policies, policyIDs: s.current.policyIDs}
 	v.nodes[node] = eff.WithUpdateTime(updated)
 	s.current = v
 	return true
@@ -204,7 +207,7 @@ func (s *store) reserve(uid types.UID, pod types.NamespacedName, node string, q 
 		return
 	}
 	s.newest[node] = r.at
-	next := &view{nodes: maps.Clone(s.current.nodes), policies: s.current.policies}
+	next := &view{nodes: maps.Clone(s.current.nodes), policies: s.current.policies, policyIDs: s.current.policyIDs}
 	next.nodes[node], _ = cur.Charge(q)
 	s.current = next
 }
@@ -286,7 +289,7 @@ func (s *store) drop(uid types.UID) {
 // reservations, oldest first) and publishes a new view. policiesChanged asks for the
 // policy list to be recomputed too.
 func (s *store) rebuild(node string, policiesChanged bool) {
-	next := &view{nodes: maps.Clone(s.current.nodes), policies: s.current.policies}
+	next := &view{nodes: maps.Clone(s.current.nodes), policies: s.current.policies, policyIDs: s.current.policyIDs}
 	if ix := s.summaries[node]; ix == nil {
 		delete(next.nodes, node)
 	} else {
@@ -305,6 +308,11 @@ func (s *store) rebuild(node string, policiesChanged bool) {
 	}
 	if policiesChanged {
 		next.policies = distinctPolicies(s.summaries)
+		ids := make([]string, len(next.policies))
+		for i, p := range next.policies {
+			ids[i] = p.ID()
+		}
+		next.policyIDs = strings.Join(ids, ";")
 	}
 	s.current = next
 }
