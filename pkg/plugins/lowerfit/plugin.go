@@ -291,6 +291,10 @@ func (pl *Plugin) Reserve(ctx context.Context, state fwk.CycleState, pod *corev1
 	if st != nil {
 		return st
 	}
+	// The binding cycle, which may wait on the API server for a while and runs for
+	// many pods at once, needs none of it: each view held there is a copy of the node
+	// map and a charged index.
+	state.Delete(stateKey)
 	pl.waiting.remove(pod.UID)
 	if !d.view.isVirtualName(nodeName) {
 		return nil

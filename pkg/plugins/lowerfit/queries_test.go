@@ -41,3 +41,24 @@ func TestPreFilterSharesQueries(t *testing.T) {
 		t.Error("a view with another label policy reused a query prepared without it")
 	}
 }
+
+// TestReserveDropsCycleState: the binding cycle, which holds the pod's cycle state
+// while it waits on the API server, keeps no view of the plugin's.
+func TestReserveDropsCycleState(t *testing.T) {
+	pl, _ := newTestPlugin(t)
+	publish(pl, "vk-a", t0, lowerNode("a", "8"))
+	pod := benchPods(1)[0]
+	state := framework.NewCycleState()
+	if _, st := pl.PreFilter(context.Background(), state, pod, nil); !st.IsSuccess() {
+		t.Fatal(st)
+	}
+	if st := pl.Reserve(context.Background(), state, pod, "vk-a"); !st.IsSuccess() {
+		t.Fatal(st)
+	}
+	if _, err := state.Read(stateKey); err == nil {
+		t.Error("the cycle state still holds the plugin's view after Reserve")
+	}
+	if len(pl.store.snapshot().nodes) != 1 || pl.store.byPod[pod.UID] == nil {
+		t.Error("Reserve did not charge the pod")
+	}
+}
