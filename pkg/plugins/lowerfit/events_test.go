@@ -171,8 +171,11 @@ func TestSummaryActivatesWaitingPods(t *testing.T) {
 	if got := activator.take(); len(got) != 1 {
 		t.Errorf("a heartbeat reviving a stale summary activated %v, want the waiting pod", got)
 	}
-	if n := pl.waiting.len(); n != 0 {
-		t.Errorf("%d pods still waiting after activation", n)
+	clock.Set(clock.Now().Add(podMaxBackoffDuration))
+	m.SetNode(lowerNode("huge", "16"))
+	h.OnUpdate(changed, summary(clock.Now()))
+	if got := activator.take(); got != nil {
+		t.Errorf("a change activated %v again before the pod came back", got)
 	}
 }
 

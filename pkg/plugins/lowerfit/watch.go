@@ -44,6 +44,7 @@ func (pl *Plugin) watch(ctx context.Context, client versioned.Interface) error {
 	if !cache.WaitForCacheSync(syncCtx.Done(), inf.HasSynced) {
 		logger.Info("ClusterSummary cache not synced yet; continuing", "timeout", cacheSyncTimeout)
 	}
+	go pl.runBackoff(klog.NewContext(ctx, logger))
 	period := max(pl.args.ReservationTTL.Duration/4, time.Second)
 	go wait.UntilWithContext(ctx, func(context.Context) {
 		if n := pl.store.expire(); n > 0 {
@@ -106,15 +107,42 @@ func (pl *Plugin) summaryHandler(logger klog.Logger) cache.ResourceEventHandler 
 	}
 }
 
-// activateWaiting moves the waiting pods back to the scheduler's active queue; a pod
-// in a cycle right now is retried when the cycle ends.
+// activateWaiting moves the waiting pods this plugin turned away back to the
+// scheduler's active queue, those in backoff when it ends (see waiting).
 func (pl *Plugin) activateWaiting(logger klog.Logger, node, why string) {
-	pods := pl.waiting.take()
+	pl.activate(logger.WithValues("clusterSummary", node), pl.waiting.changed(pl.now()), why)
+}
+
+// activate hands pods to the scheduling queue.
+func (pl *Plugin) activate(logger klog.Logger, pods map[string]*corev1.Pod, why string) {
 	if len(pods) == 0 {
 		return
 	}
-	logger.V(4).Info("Activating waiting pods", "clusterSummary", node, "reason", why, "pods", len(pods))
+	logger.V(4).Info("Activating waiting pods", "reason", why, "pods", len(pods))
 	pl.handle.Activate(logger, pods)
+}
+
+// runBackoff activates the pods whose activation a summary change deferred to the
+// end of their backoff, at the earliest such end, until ctx ends. One timer serves
+// all pods; the waiting set kicks the loop when the earliest end moves earlier.
+func (pl *Plugin) runBackoff(ctx context.Context) {
+	logger := klog.FromContext(ctx)
+	timer := time.NewTimer(time.Hour)
+	defer timer.Stop()
+	for {
+		var fire <-chan time.Time
+		if wake := pl.waiting.nextWake(); !wake.IsZero() {
+			timer.Reset(max(wake.Sub(pl.now()), 0))
+			fire = timer.C
+		}
+		select {
+		case <-ctx.Done():
+			return
+		case <-pl.waiting.kick:
+		case <-fire:
+			pl.activate(logger, pl.waiting.expired(pl.now()), "backoff ended")
+		}
+	}
 }
 
 // podHandler releases reservations as upper pods show their fate below.
