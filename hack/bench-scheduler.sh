@@ -12,7 +12,8 @@
 # kept), KEEP_TESTBED=1, SCHED_BENCH_VNODES=100 SCHED_BENCH_LOWER_NODES=1000
 # SCHED_BENCH_PODS=5000 SCHED_BENCH_ROUNDS=5 SCHED_BENCH_WORKERS=16 (pod-creating
 # clients), SCHED_BENCH_PPROF_SECONDS=N (CPU profiles of round 0 into the test bed's
-# logs/). Needs bin/ built (make build tools).
+# logs/), SCHED_BENCH_HEAP=1 (heap profiles of round 0, once synced and at the end,
+# into logs/). Needs bin/ built (make build tools).
 set -uo pipefail
 cd "$(dirname "$0")/.."
 export TESTBED_DIR=${TESTBED_DIR:-.testbed-bench-sched}

@@ -281,14 +281,21 @@ func schedBenchRound(t *testing.T, client kubernetes.Interface, b schedBench, ns
 	var sched *schedProcess
 	var cpu0 time.Duration
 	var rssSynced int
+	heapProfiles := os.Getenv("SCHED_BENCH_HEAP") != "" && round == 0
 	startScheduler := func() {
 		sched = schedStart(t, name, config)
 		cpu0 = procCPU(t, sched.Cmd.Process.Pid)
 		rssSynced = procRSS(t, sched.Cmd.Process.Pid)
 		if secs := os.Getenv("SCHED_BENCH_PPROF_SECONDS"); secs != "" && round == 0 {
 			profiled := make(chan struct{})
-			go func() { defer close(profiled); schedBenchProfile(ctx, t, sched, name, secs) }()
+			go func() {
+				defer close(profiled)
+				schedBenchProfile(ctx, t, sched, "/debug/pprof/profile?seconds="+secs, name+".pprof")
+			}()
 			t.Cleanup(func() { <-profiled })
+		}
+		if heapProfiles {
+			schedBenchProfile(ctx, t, sched, "/debug/pprof/heap", name+"-synced.heap.pprof")
 		}
 	}
 	if mode == "stream" {
@@ -311,6 +318,9 @@ func schedBenchRound(t *testing.T, client kubernetes.Interface, b schedBench, ns
 		t.Fatalf("%s: %d of %d pods bound after 10 minutes", name, w.bound.Load(), b.pods)
 	}
 	pid := sched.Cmd.Process.Pid
+	if heapProfiles {
+		schedBenchProfile(ctx, t, sched, "/debug/pprof/heap", name+"-end.heap.pprof")
+	}
 	r := schedBenchRun{pods: b.pods, created: created, cpu: procCPU(t, pid) - cpu0, rssSynced: rssSynced, peakRSS: procPeakRSS(t, pid),
 		batched: schedBenchBatched(ctx, t, sched)}
 	if mode == "stream" {
@@ -343,20 +353,20 @@ func schedBenchBatched(ctx context.Context, t *testing.T, s *schedProcess) int {
 	return n
 }
 
-// schedBenchProfile saves a CPU profile of the scheduler, taken over the first secs
-// seconds of the timed span, as <test bed>/logs/<name>.pprof.
-func schedBenchProfile(ctx context.Context, t *testing.T, s *schedProcess, name, secs string) {
-	body, err := s.get(ctx, "/debug/pprof/profile?seconds="+secs)
+// schedBenchProfile saves a profile of the scheduler from its pprof endpoint path
+// (a CPU profile over some seconds of the timed span, or the heap) as <test bed>/logs/<file>.
+func schedBenchProfile(ctx context.Context, t *testing.T, s *schedProcess, path, file string) {
+	body, err := s.get(ctx, path)
 	if err != nil {
-		t.Logf("profiling %s: %v", name, err)
+		t.Logf("profile %s: %v", file, err)
 		return
 	}
-	path := filepath.Join(testbed, "logs", name+".pprof")
-	if err := os.WriteFile(path, []byte(body), 0o644); err != nil {
-		t.Logf("profiling %s: %v", name, err)
+	out := filepath.Join(testbed, "logs", file)
+	if err := os.WriteFile(out, []byte(body), 0o644); err != nil {
+		t.Logf("profile %s: %v", file, err)
 		return
 	}
-	t.Logf("CPU profile of %s: %s", name, path)
+	t.Logf("profile %s of the scheduler: %s", path, out)
 }
 
 // schedBenchCreatePods creates the pods with b.workers concurrent clients. Every

@@ -42,16 +42,7 @@ func benchmarkCycle(b *testing.B, vnodes int) {
 		}
 		return pl, nis
 	}
-	pods := make([]*corev1.Pod, burst)
-	for i := range pods {
-		p := upperPod(fmt.Sprintf("p%05d", i), "100m")
-		p.UID = types.UID(p.Name)
-		p.Spec.Containers[0].Resources.Requests[corev1.ResourceMemory] = resource.MustParse("256Mi")
-		if i%3 == 0 {
-			_ = constraints.Save(p, &constraints.Constraints{NodeSelector: map[string]string{"topology.kubernetes.io/zone": fmt.Sprintf("zone-%d", i%9/3)}})
-		}
-		pods[i] = p
-	}
+	pods := benchPods(burst)
 	ctx := context.Background()
 	pl, nis := fresh()
 	scores := make(fwk.NodeScoreList, vnodes)
@@ -93,6 +84,22 @@ func benchmarkCycle(b *testing.B, vnodes int) {
 		}
 	}
 	b.ReportMetric(float64(processCPU(b)-cpu)/float64(b.N), "cpu-ns/op")
+}
+
+// benchPods are n pods of the end-to-end bench: 100m/256Mi, every third with a saved
+// zone selector.
+func benchPods(n int) []*corev1.Pod {
+	pods := make([]*corev1.Pod, n)
+	for i := range pods {
+		p := upperPod(fmt.Sprintf("p%05d", i), "100m")
+		p.UID = types.UID(p.Name)
+		p.Spec.Containers[0].Resources.Requests[corev1.ResourceMemory] = resource.MustParse("256Mi")
+		if i%3 == 0 {
+			_ = constraints.Save(p, &constraints.Constraints{NodeSelector: map[string]string{"topology.kubernetes.io/zone": fmt.Sprintf("zone-%d", i%9/3)}})
+		}
+		pods[i] = p
+	}
+	return pods
 }
 
 // benchLowerCluster publishes to pl, at t0, the summary of virtual node v's synthetic

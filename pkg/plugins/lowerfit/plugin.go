@@ -9,6 +9,7 @@ package lowerfit
 import (
 	"context"
 	"fmt"
+	"sync/atomic"
 	"time"
 
 	corev1 "k8s.io/api/core/v1"
@@ -46,7 +47,10 @@ type Plugin struct {
 	selector labels.Selector
 	identity vnodeident.Identity
 	store    *store
-	now      func() time.Time
+	// waiting holds the pods to activate when a summary changes.
+	waiting *waiting
+	queries *queries
+	now     func() time.Time
 }
 
 var (
@@ -93,7 +97,7 @@ func newPlugin(obj runtime.Object, h fwk.Handle, now func() time.Time) (*Plugin,
 	if err != nil {
 		return nil, fmt.Errorf("virtualNodeSelector: %w", err)
 	}
-	pl := &Plugin{handle: h, args: *args, selector: sel, store: newStore(args.ReservationTTL.Duration, now), now: now}
+	pl := &Plugin{handle: h, args: *args, selector: sel, store: newStore(args.ReservationTTL.Duration, now), waiting: newWaiting(), queries: newQueries(), now: now}
 	pl.identity = vnodeident.Default(nil)
 	for k, v := range args.VirtualNodeSelector.MatchLabels {
 		pl.identity.Labels[k] = v
@@ -132,11 +136,17 @@ func (pl *Plugin) isVirtual(node *corev1.Node) bool {
 	return node != nil && pl.selector.Matches(labels.Set(node.Labels))
 }
 
-// cycleData is what PreFilter computes once per pod; it is never modified afterwards.
+// cycleData is what PreFilter computes once per pod; apart from the rejected flag it
+// is never modified afterwards.
 type cycleData struct {
 	query *capacity.Query
 	view  *view
 	now   time.Time
+	// cycle is the pod's cycle number in the waiting set.
+	cycle uint64
+	// rejected is set by the first Filter call that turns the pod away, so that the
+	// parallel Filter calls on other nodes do not all take the waiting set's lock.
+	rejected atomic.Bool
 }
 
 // Clone returns the same data: it is read-only.
@@ -188,12 +198,16 @@ func (pl *Plugin) query(pod *corev1.Pod) (*capacity.Query, *view, error) {
 // PreFilter snapshots the summaries and compiles the pod's requests and lower
 // constraints once.
 func (pl *Plugin) PreFilter(ctx context.Context, state fwk.CycleState, pod *corev1.Pod, _ []fwk.NodeInfo) (*fwk.PreFilterResult, *fwk.Status) {
+	// Recorded before the view is taken: a summary applied after this point either
+	// is in the view or finds the pod to activate.
+	cycle := pl.waiting.add(pod)
 	q, v, err := pl.query(pod)
 	if err != nil {
+		pl.waiting.remove(pod.UID) // no summary helps a pod whose constraints do not parse
 		return nil, fwk.NewStatus(fwk.UnschedulableAndUnresolvable, err.Error())
 	}
-	q.Prepare(v.policies...)
-	state.Write(stateKey, &cycleData{query: q, view: v, now: pl.now()})
+	q = pl.queries.prepared(q, v)
+	state.Write(stateKey, &cycleData{query: q, view: v, now: pl.now(), cycle: cycle})
 	return nil, nil
 }
 
@@ -213,13 +227,25 @@ func (pl *Plugin) Filter(ctx context.Context, state fwk.CycleState, pod *corev1.
 	}
 	ix, st := pl.freshIndex(d, node.Name)
 	if st != nil {
+		pl.turnedAway(ctx, d, pod)
 		return st
 	}
 	if r := ix.Fit(d.query); !r.Fits() {
 		klog.FromContext(ctx).V(4).Info("Lower cluster cannot take pod", "pod", klog.KObj(pod), "node", node.Name, "reason", r.Message)
+		pl.turnedAway(ctx, d, pod)
 		return fwk.NewStatus(fwk.UnschedulableAndUnresolvable, node.Name+": "+r.Message)
 	}
 	return nil
+}
+
+// turnedAway flags, once per cycle, that this plugin rejected the pod on some node:
+// only such pods are activated by summary changes. If a summary changed while the
+// pod was in this cycle, it is activated now, still in flight.
+func (pl *Plugin) turnedAway(ctx context.Context, d *cycleData, pod *corev1.Pod) {
+	if !d.rejected.CompareAndSwap(false, true) {
+		return
+	}
+	pl.activate(klog.FromContext(ctx), pl.waiting.reject(pod.UID, d.cycle, pl.now()), "summary changed during the cycle")
 }
 
 // freshIndex returns the node's effective index if its summary is present and young
@@ -284,6 +310,11 @@ func (pl *Plugin) Reserve(ctx context.Context, state fwk.CycleState, pod *corev1
 	if st != nil {
 		return st
 	}
+	// The binding cycle, which may wait on the API server for a while and runs for
+	// many pods at once, needs none of it: each view held there is a copy of the node
+	// map and a charged index.
+	state.Delete(stateKey)
+	pl.waiting.remove(pod.UID)
 	if !d.view.isVirtualName(nodeName) {
 		return nil
 	}

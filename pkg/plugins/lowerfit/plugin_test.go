@@ -39,12 +39,21 @@ func (c *testClock) Set(t time.Time) {
 // newTestPlugin builds the plugin on a real framework handle backed by a fake
 // clientset; summaries are fed to its store directly.
 func newTestPlugin(t *testing.T) (*Plugin, *testClock) {
+	pl, clock, _ := newTestPluginActivator(t)
+	return pl, clock
+}
+
+// newTestPluginActivator is newTestPlugin that also returns the scheduling queue's
+// stand-in, which records the pods the plugin activates.
+func newTestPluginActivator(t *testing.T) (*Plugin, *testClock, *testActivator) {
 	t.Helper()
 	ctx, cancel := context.WithCancel(context.Background())
 	t.Cleanup(cancel)
 	client := clientsetfake.NewClientset()
+	activator := &testActivator{}
 	fh, err := frameworkruntime.NewFramework(ctx, nil, nil,
 		frameworkruntime.WithClientSet(client),
+		frameworkruntime.WithPodActivator(activator),
 		frameworkruntime.WithInformerFactory(informers.NewSharedInformerFactory(client, 0)))
 	if err != nil {
 		t.Fatal(err)
@@ -54,7 +63,7 @@ func newTestPlugin(t *testing.T) (*Plugin, *testClock) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	return pl, clock
+	return pl, clock, activator
 }
 
 func lowerNode(name, cpu string, labels ...string) *corev1.Node {

@@ -3,6 +3,7 @@ package lowerfit
 import (
 	"maps"
 	"sort"
+	"strings"
 	"sync"
 	"time"
 
@@ -25,6 +26,8 @@ type view struct {
 	nodes map[string]*capacity.Index
 	// policies are the distinct label policies of the summaries, to prepare queries.
 	policies []capacity.LabelPolicy
+	// policyIDs joins the policies' IDs: part of the key of an interned query.
+	policyIDs string
 }
 
 func (v *view) isVirtualName(name string) bool {
@@ -55,7 +58,7 @@ type store struct {
 	mu        sync.Mutex
 	summaries map[string]*capacity.Index
 	// deleted holds the build time of each deleted summary, so that a late copy of
-	// it (the scheduler's informer may lag behind the plugin's) cannot bring it back.
+	// it cannot bring it back.
 	deleted map[string]time.Time
 	// newest is the time of the newest reservation charged on each node.
 	newest  map[string]time.Time
@@ -84,14 +87,14 @@ func (s *store) snapshot() *view {
 }
 
 // setSummary records a new summary for a virtual node and releases the reservations
-// it now accounts for. A summary no newer than the one held (or last deleted) is
-// ignored: summaries arrive through two informers, the plugin's and, via the
-// queueing hint, the scheduler's, and neither may take the view back in time.
-func (s *store) setSummary(ix *capacity.Index) {
+// it now accounts for. It reports whether it did: a summary no newer than the one
+// held (or last deleted) is ignored, so that a late copy cannot take the view back in
+// time.
+func (s *store) setSummary(ix *capacity.Index) bool {
 	s.mu.Lock()
 	defer s.mu.Unlock()
 	if !s.newerLocked(ix.VirtualNode, ix.UpdateTime, ix.ContentHash) {
-		return
+		return false
 	}
 	delete(s.deleted, ix.VirtualNode)
 	s.summaries[ix.VirtualNode] = ix
@@ -101,6 +104,27 @@ func (s *store) setSummary(ix *capacity.Index) {
 		}
 	}
 	s.rebuild(ix.VirtualNode, true)
+	return true
+}
+
+// sameContent returns the summary held for node if its content hash is hash.
+func (s *store) sameContent(node, hash string) *capacity.Index {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	if cur := s.summaries[node]; cur != nil && hash != "" && cur.ContentHash == hash {
+		return cur
+	}
+	return nil
+}
+
+// updatedAt returns the build time of the summary held for node, if any.
+func (s *store) updatedAt(node string) (time.Time, bool) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	if cur := s.summaries[node]; cur != nil {
+		return cur.UpdateTime, true
+	}
+	return time.Time{}, false
 }
 
 // heartbeat applies a summary of node built at updated whose content hash equals the
@@ -134,20 +158,14 @@ func (s *store) heartbeat(node string, updated time.Time, hash string) bool {
 		s.rebuild(node, false)
 		return true
 	}
-	v := &view{nodes: maps.Clone(s.current.nodes), policies: s.current.policies}
+	v := &view{nodes: maps.Clone(s.current.nodes), policies: s.current.policies, policyIDs: s.current.policyIDs}
 	v.nodes[node] = eff.WithUpdateTime(updated)
 	s.current = v
 	return true
 }
 
-// newer reports whether a summary of node built at updated with content hash is
+// newerLocked reports whether a summary of node built at updated with content hash is
 // newer than the one the store holds or last deleted.
-func (s *store) newer(node string, updated time.Time, hash string) bool {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	return s.newerLocked(node, updated, hash)
-}
-
 func (s *store) newerLocked(node string, updated time.Time, hash string) bool {
 	if at, ok := s.deleted[node]; ok && !updated.After(at) {
 		return false
@@ -189,7 +207,7 @@ func (s *store) reserve(uid types.UID, pod types.NamespacedName, node string, q 
 		return
 	}
 	s.newest[node] = r.at
-	next := &view{nodes: maps.Clone(s.current.nodes), policies: s.current.policies}
+	next := &view{nodes: maps.Clone(s.current.nodes), policies: s.current.policies, policyIDs: s.current.policyIDs}
 	next.nodes[node], _ = cur.Charge(q)
 	s.current = next
 }
@@ -271,7 +289,7 @@ func (s *store) drop(uid types.UID) {
 // reservations, oldest first) and publishes a new view. policiesChanged asks for the
 // policy list to be recomputed too.
 func (s *store) rebuild(node string, policiesChanged bool) {
-	next := &view{nodes: maps.Clone(s.current.nodes), policies: s.current.policies}
+	next := &view{nodes: maps.Clone(s.current.nodes), policies: s.current.policies, policyIDs: s.current.policyIDs}
 	if ix := s.summaries[node]; ix == nil {
 		delete(next.nodes, node)
 	} else {
@@ -290,6 +308,11 @@ func (s *store) rebuild(node string, policiesChanged bool) {
 	}
 	if policiesChanged {
 		next.policies = distinctPolicies(s.summaries)
+		ids := make([]string, len(next.policies))
+		for i, p := range next.policies {
+			ids[i] = p.ID()
+		}
+		next.policyIDs = strings.Join(ids, ";")
 	}
 	s.current = next
 }
