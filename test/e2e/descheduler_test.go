@@ -395,7 +395,8 @@ func deschedPlacedPending(t *testing.T, ns, vkA string) {
 		Spec: deschedPodSpec("100m", nowhere, vkA)}
 	try(upper.Client.CoreV1().Pods(ns).Create(ctx, unplaced, metav1.CreateOptions{})).must(t)
 
-	eventually(t, 60*time.Second, "held bound below and Pending past maxPendingTime, unplaced unschedulable below past it", func(ctx context.Context) (bool, string) {
+	// The virtual node holds the placed-but-unreported status up to 30 s (unreportedHold).
+	eventually(t, 90*time.Second, "held bound below and Pending past maxPendingTime, unplaced unschedulable below past it", func(ctx context.Context) (bool, string) {
 		up := try(upper.Client.CoreV1().Pods(ns).Get(ctx, "held", metav1.GetOptions{})).must(t)
 		low, err := lowerA.Client.CoreV1().Pods(ns).Get(ctx, "held", metav1.GetOptions{})
 		if err != nil {
@@ -436,7 +437,9 @@ func deschedPlacedPending(t *testing.T, ns, vkA string) {
 }
 
 // deschedPlacedBelow reports whether the lower pod is bound to the no-kubelet node and
-// Pending there, and the upper pod mirrors it: Pending, with the lower PodScheduled=True.
+// Pending there, and the upper pod mirrors it: Pending, with the lower PodScheduled=True
+// and the upper generation observed, which only the virtual node's status write sets
+// (the upper scheduler's own PodScheduled=True often has the same second).
 func deschedPlacedBelow(up, low *corev1.Pod) bool {
 	cond := func(p *corev1.Pod) *corev1.PodCondition {
 		for i := range p.Status.Conditions {
@@ -449,6 +452,7 @@ func deschedPlacedBelow(up, low *corev1.Pod) bool {
 	uc, lc := cond(up), cond(low)
 	return low.Spec.NodeName == deschedNoKubeletNode && low.Status.Phase == corev1.PodPending &&
 		up.Status.Phase == corev1.PodPending && up.DeletionTimestamp == nil && lc != nil && uc != nil &&
+		up.Generation > 0 && up.Status.ObservedGeneration == up.Generation &&
 		lc.Status == corev1.ConditionTrue && uc.Status == corev1.ConditionTrue && uc.LastTransitionTime.Equal(&lc.LastTransitionTime)
 }
 
