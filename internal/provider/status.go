@@ -112,13 +112,14 @@ func (p *Provider) reconcile(ctx context.Context, key string) error {
 		klog.FromContext(ctx).V(2).Info("Lower cluster unreachable; not reasserting readiness from the cache", "pod", key)
 		return nil
 	}
+	step := lowerStep(lower)
 	if want.Phase == corev1.PodPending {
-		if d := p.status.hold(key, holdFor(lower)); d > 0 {
+		if d := p.status.hold(key, holdFor(step)); d > 0 {
 			p.queue.AddAfter(key, d) // a Running status due meanwhile is written at once
 			return nil
 		}
 	}
-	wrote, err := p.status.write(ctx, upper, want, lowerStep(lower))
+	wrote, err := p.status.write(ctx, upper, want, step)
 	if wrote {
 		observeStatusLag(lower)
 	}

@@ -87,10 +87,10 @@ func lowerStep(lower *corev1.Pod) string {
 	return stepUnscheduled
 }
 
-// holdFor is the hold of a Pending status for lower: unreportedHold while the lower pod
-// has nothing a kubelet would report, else pendingHold.
-func holdFor(lower *corev1.Pod) time.Duration {
-	if step := lowerStep(lower); step == stepUnscheduled || step == stepPlaced {
+// holdFor is the hold of a Pending status of a lower pod at step (lowerStep):
+// unreportedHold while it has nothing a kubelet would report, else pendingHold.
+func holdFor(step string) time.Duration {
+	if step == stepUnscheduled || step == stepPlaced {
 		return unreportedHold
 	}
 	return pendingHold

@@ -91,9 +91,20 @@ func TestStatusWriterPatch(t *testing.T) {
 		t.Fatal(err)
 	}
 	want := running(e.cached, "10.0.0.5")
-	wrote, err := e.w.write(ctx, e.cached, want, "running")
+	written := func() float64 {
+		v, err := testutil.GetCounterMetricValue(statusWrites.WithLabelValues(stepRunning, "false"))
+		if err != nil {
+			t.Fatal(err)
+		}
+		return v
+	}
+	before := written()
+	wrote, err := e.w.write(ctx, e.cached, want, stepRunning)
 	if err != nil || !wrote {
 		t.Fatalf("write = %v, %v; want a write", wrote, err)
+	}
+	if n := written() - before; n != 1 {
+		t.Errorf("pod_status_writes_total{step=%q,repair=false} grew by %v, want 1", stepRunning, n)
 	}
 	patches := e.patches()
 	if len(patches) != 1 {
@@ -373,21 +384,21 @@ func TestStatusWriterUnreportedHold(t *testing.T) {
 		if got := lowerStep(tc.lower); got != tc.step {
 			t.Errorf("%s: lowerStep = %q, want %q", tc.name, got, tc.step)
 		}
-		if got := holdFor(tc.lower); got != tc.want {
+		if got := holdFor(lowerStep(tc.lower)); got != tc.want {
 			t.Errorf("%s: holdFor = %v, want %v", tc.name, got, tc.want)
 		}
 	}
 
 	e := newWriterEnv(t)
 	key := podKey("app", "web")
-	if got := e.w.hold(key, holdFor(unplaced)); got != unreportedHold {
+	if got := e.w.hold(key, holdFor(stepUnscheduled)); got != unreportedHold {
 		t.Fatalf("first hold of an unscheduled pod %v, want %v", got, unreportedHold)
 	}
 	e.clock.Step(3 * time.Second)
-	if got := e.w.hold(key, holdFor(placed)); got != unreportedHold-3*time.Second {
+	if got := e.w.hold(key, holdFor(stepPlaced)); got != unreportedHold-3*time.Second {
 		t.Errorf("placed 3s later: hold %v, want %v", got, unreportedHold-3*time.Second)
 	}
-	if got := e.w.hold(key, holdFor(reported)); got != 0 {
+	if got := e.w.hold(key, holdFor(stepStarted)); got != 0 {
 		t.Errorf("once the kubelet reports the pod, 3s after the first hold: hold %v, want 0 (write now)", got)
 	}
 }
